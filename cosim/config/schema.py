@@ -1,0 +1,167 @@
+"""The scenario schema: every key a scenario YAML may hold, with its default, range and meaning.
+
+This file is the one place where defaults live. The built-in scenarios (``scenarios/*.yaml``)
+only set what differs per scenario (paper Table III); everything else falls back to the values
+here (paper Table IV, Flow's defaults; see ``../shared/REFERENCE.md``).
+
+Relative file paths are resolved against the directory of the YAML file that names them (passed
+as validation context ``base_dir``), so a scenario can be run from anywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+
+class StrictModel(BaseModel):
+    """A config section: unknown keys are errors, values are validated on assignment too."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _existing_file(value: Path, info: ValidationInfo) -> Path:
+    base = Path((info.context or {}).get("base_dir", Path.cwd()))
+    path = value if value.is_absolute() else (base / value)
+    path = path.resolve()
+    if not path.is_file():
+        raise ValueError(f"file not found: {path}")
+    return path
+
+
+ExistingFile = Annotated[Path, AfterValidator(_existing_file)]
+
+
+class SumoConfig(StrictModel):
+    """How SUMO is started and stepped."""
+
+    backend: Literal["libsumo", "traci"] = Field(
+        "libsumo", description="libsumo runs SUMO in-process (fast); traci talks to a sumo "
+        "process over a socket.")
+    step_length: float = Field(0.1, gt=0, le=10, description="Seconds per SUMO step (Table III).")
+    time_to_teleport: float = Field(
+        -1, description="SUMO --time-to-teleport; -1 disables teleporting of jammed vehicles "
+        "(Flow counts any teleport as a crash).")
+    collision_check_junctions: bool = Field(True, description="Detect collisions inside junctions.")
+    collision_action: Literal["warn", "teleport", "remove", "none"] = Field(
+        "warn", description="SUMO --collision.action; 'warn' keeps vehicles in place so the epoch "
+        "can end on the collision step.")
+    extra_args: list[str] = Field(default_factory=list, description="Extra sumo command-line options.")
+
+
+class NetworkConfig(StrictModel):
+    """The road network and its traffic demand.
+
+    Either ``net_file`` (a ready ``.net.xml``) or plain ``nodes`` + ``edges`` (+ optional
+    ``connections``) sources that are built with netconvert into a cache at run time.
+    """
+
+    net_file: ExistingFile | None = None
+    nodes: ExistingFile | None = None
+    edges: ExistingFile | None = None
+    connections: ExistingFile | None = None
+    netconvert_args: list[str] = Field(
+        default_factory=lambda: ["--no-turnarounds", "true"],
+        description="Extra netconvert options when building from plain sources.")
+    routes: list[ExistingFile] = Field(
+        min_length=1, description="SUMO route files (vehicle types, vehicles, flows).")
+    edge_order: list[str] | None = Field(
+        None, description="Edges in the order that defines the 1-D position a CAV observes; "
+        "default: edges in order of first appearance in the route files.")
+
+    @model_validator(mode="after")
+    def _one_network_source(self) -> NetworkConfig:
+        plain = self.nodes is not None or self.edges is not None
+        if self.net_file is None and not plain:
+            raise ValueError("give either 'net_file' or 'nodes' and 'edges'")
+        if self.net_file is not None and plain:
+            raise ValueError("give either 'net_file' or 'nodes'/'edges', not both")
+        if plain and (self.nodes is None or self.edges is None):
+            raise ValueError("building from plain sources needs both 'nodes' and 'edges'")
+        return self
+
+
+class VehiclesConfig(StrictModel):
+    """Which vehicles are CAVs and how SUMO lets controllers drive them."""
+
+    cav_type: str = Field("cav", min_length=1, description="vType id of CAVs (agents bind to them).")
+    cav_speed_mode: int = Field(
+        1, ge=0, le=63, description="SUMO speed mode of bound CAVs; 1 = Flow's 'obey_safe_speed' "
+        "(the chosen acceleration is applied unless it would cause a rear-end collision; right of "
+        "way, acceleration and deceleration limits are not enforced); 0 = no checks at all.")
+    human_speed_mode: int | None = Field(
+        None, ge=0, le=63, description="Speed mode of human-driven vehicles; null keeps SUMO's "
+        "default (31: all checks, including right of way).")
+
+
+class EnvConfig(StrictModel):
+    """The Markov game each CAV plays (REFERENCE.md 1, paper Table III)."""
+
+    n_agents: int = Field(9, ge=1, le=100_000, description="Agent slots N.")
+    horizon: int = Field(1500, ge=1, description="Steps per epoch T.")
+    warmup_steps: int = Field(
+        0, ge=0, description="SUMO steps run before an epoch starts (CAVs driven by SUMO).")
+    accel_range: tuple[float, float] = Field((-3.0, 3.0), description="Action bounds [m/s^2].")
+    desired_speed: float = Field(20.0, gt=0, description="v_d of the reward [m/s].")
+    max_speed: float = Field(30.0, gt=0, description="Speed limit; normalises observed speeds.")
+    reward: Literal["desired_velocity", "mean_speed"] = Field(
+        "desired_velocity", description="'desired_velocity': Flow's max(||v_d|| - ||v - v_d||, 0) "
+        "/ ||v_d|| over all vehicles; 'mean_speed': mean speed / v_d. Both are 0 on a crash step.")
+    end_on_collision: bool = Field(True, description="End the epoch at the first collision.")
+    observe_distance: float | None = Field(
+        None, gt=0, description="Leader/follower search distance [m]; default: network length.")
+
+    @field_validator("accel_range")
+    @classmethod
+    def _ordered_bounds(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not value[0] < value[1]:
+            raise ValueError(f"must be [low, high] with low < high (got {list(value)})")
+        return value
+
+
+class IDMConfig(StrictModel):
+    """Parameters of the built-in IDM controller for CAVs (Flow's IDMController defaults)."""
+
+    v0: float = Field(30.0, gt=0, description="Desired speed [m/s].")
+    T: float = Field(1.0, gt=0, description="Safe time headway [s].")
+    a: float = Field(1.0, gt=0, description="Maximum acceleration [m/s^2].")
+    b: float = Field(1.5, gt=0, description="Comfortable deceleration [m/s^2].")
+    delta: float = Field(4.0, gt=0, description="Acceleration exponent.")
+    s0: float = Field(2.0, ge=0, description="Minimum gap [m].")
+    noise: float = Field(
+        0.0, ge=0, description="Std of Gaussian acceleration noise, scaled by sqrt(step_length) "
+        "as in Flow.")
+
+
+class TrainConfig(StrictModel):
+    """The run: how many epochs, how often to checkpoint."""
+
+    epochs: int = Field(300, ge=1, description="Training epochs (Table III).")
+    checkpoint_every: int = Field(
+        1, ge=1, description="Epochs between checkpoints; a killed run resumes from the last one.")
+
+
+class ScenarioConfig(StrictModel):
+    """A complete scenario: network, traffic, agents, learner and run settings."""
+
+    name: str = Field("scenario", min_length=1)
+    seed: int = Field(0, ge=0, description="Run seed; every random stream derives from it.")
+    learner: Literal["idm", "random"] = Field(
+        "idm", description="What drives the CAVs: 'idm' (built-in car following), 'random' "
+        "(uniform accelerations).")
+    sumo: SumoConfig = Field(default_factory=SumoConfig)
+    network: NetworkConfig
+    vehicles: VehiclesConfig = Field(default_factory=VehiclesConfig)
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    idm: IDMConfig = Field(default_factory=IDMConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
