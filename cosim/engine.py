@@ -1,6 +1,7 @@
 """The SimPy engine: one epoch = one SimPy environment with a traffic and a fleet process.
 
-Time is simulated seconds. Two processes run in lockstep (DESIGN.md, "Time and processes"):
+Time is simulated seconds, the same clock as SUMO's (an epoch's environment starts at the time of
+the state ``reset`` returned). Two processes run in lockstep (DESIGN.md, "Time and processes"):
 
 * **traffic** advances SUMO every ``step_length``, then lets every hook react to the new state
   (the V2V channel rebuilds its link graph here) and fires ``ctx.tick``;
@@ -121,7 +122,7 @@ class Engine:
         """Reset SUMO with this epoch's seed, run until T steps or the first collision."""
         cfg = self.config
         state = self.traffic.reset(seeding.int_seed(cfg.seed, "epoch", epoch, "sumo"), cfg.env.warmup_steps)
-        env = simpy.Environment()
+        env = simpy.Environment(initial_time=state.time)  # SimPy time == SUMO time
         ctx = EpochContext(env=env, epoch=epoch, config=cfg, traffic=self.traffic, state=state, tick=env.event())
         recorder = EpochRecorder(state)
         for hook in self.hooks:

@@ -184,7 +184,8 @@ def format_validation_error(exc: ValidationError, path: Path, origin: dict[str, 
         key = _dotted(error["loc"]) or "(top level)"
         source = str(path)
         for dotted, text in origin.items():
-            if key == dotted or key.startswith(dotted + ".") or key.startswith(dotted + "["):
+            # the override set this key, a key inside it, or created this (unknown) section
+            if key == dotted or key.startswith((dotted + ".", dotted + "[")) or dotted.startswith(key + "."):
                 source = f"--set {text}"
         lines.append(f"{source}: {key}: {_describe(error)}")
     return lines

@@ -233,7 +233,7 @@ class SumoTraffic:
 
     def _read(self, time: float, results: dict, collisions: list[Collision], teleports: int,
               departed: int, arrived: int) -> TrafficState:
-        ids = list(results)
+        ids = sorted(results)  # libsumo and TraCI return different orders
         speeds = np.fromiter((results[v][tc.VAR_SPEED] for v in ids), float, len(ids))
         edges = {v: results[v][tc.VAR_ROAD_ID] for v in ids}
         slots = SlotState.empty(self.n_slots)
