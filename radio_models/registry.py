@@ -1,0 +1,202 @@
+"""Choosing a radio model by name: built-ins, entry points, or ``package.module:Class``.
+
+- Built-in models are registered in code (:func:`register`).
+- Third-party packages register models in the entry-point group ``cosim.radio_models``, e.g. in
+  their ``pyproject.toml``::
+
+      [project.entry-points."cosim.radio_models"]
+      my_model = "my_pkg.my_module:MyModel"
+
+  Entry points are looked up on every call (cheap next to a simulation), so a package installed
+  after import is found. A built-in name wins over an entry point of the same name (with a
+  warning).
+- Any importable class can be named directly as ``"package.module:Class"``.
+
+The class is called with the parameters as keyword arguments. Unknown parameter names are
+rejected before the call, with the list of accepted ones. The instance must provide
+``evaluate(links, rng, packet_bits)`` and ``max_range_m`` (subclassing
+:class:`radio_models.base.RadioModel` gives both).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import warnings
+from collections.abc import Mapping
+from importlib import metadata
+from typing import Any
+
+from .base import RadioModel
+from .errors import RadioModelError, RadioModelLoadError, RadioParameterError, UnknownRadioModelError
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "register",
+    "available",
+    "resolve",
+    "create",
+    "accepted_parameters",
+]
+
+ENTRY_POINT_GROUP = "cosim.radio_models"
+
+_BUILTINS: dict[str, type] = {}
+
+
+def register(name: str, cls: type | None = None, *, replace: bool = False):
+    """Register ``cls`` under ``name`` (also usable as a class decorator: ``@register("x")``)."""
+    if not isinstance(name, str) or not name or ":" in name:
+        raise ValueError(f"a radio model name must be a non-empty string without ':'; got {name!r}")
+
+    def _add(klass: type) -> type:
+        if not inspect.isclass(klass):
+            raise TypeError(f"register({name!r}, ...) needs a class; got {klass!r}")
+        if name in _BUILTINS and _BUILTINS[name] is not klass and not replace:
+            raise ValueError(f"radio model {name!r} is already registered ({_BUILTINS[name].__qualname__})")
+        _BUILTINS[name] = klass
+        return klass
+
+    return _add if cls is None else _add(cls)
+
+
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    found: dict[str, metadata.EntryPoint] = {}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep)
+    return found
+
+
+def available() -> list[str]:
+    """Names that :func:`create` accepts (built-ins and entry points), sorted."""
+    return sorted(set(_BUILTINS) | set(_entry_points()))
+
+
+def _import_path(path: str) -> type:
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise RadioModelLoadError(f"radio model path {path!r} must look like 'package.module:Class'")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise RadioModelLoadError(f"radio model {path!r}: cannot import module {module_name!r}: {exc}") from exc
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise RadioModelLoadError(f"radio model {path!r}: module {module_name!r} has no attribute {attr!r}") from None
+    if not inspect.isclass(obj):
+        raise RadioModelLoadError(f"radio model {path!r} is not a class: {obj!r}")
+    return obj
+
+
+def resolve(name_or_path: str | type) -> type:
+    """The class of a registered name, an entry-point name, or ``package.module:Class``."""
+    if inspect.isclass(name_or_path):
+        return name_or_path
+    if not isinstance(name_or_path, str) or not name_or_path.strip():
+        raise UnknownRadioModelError(repr(name_or_path), available())
+    name = name_or_path.strip()
+    if name in _BUILTINS:
+        eps = _entry_points()
+        if name in eps:
+            warnings.warn(
+                f"entry point {eps[name].value!r} of group {ENTRY_POINT_GROUP!r} is shadowed by the "
+                f"built-in radio model {name!r}",
+                stacklevel=3,
+            )
+        return _BUILTINS[name]
+    if ":" in name:
+        return _import_path(name)
+    eps = _entry_points()
+    if name in eps:
+        try:
+            obj = eps[name].load()
+        except Exception as exc:  # noqa: BLE001 - any import failure becomes one clear message
+            raise RadioModelLoadError(
+                f"radio model {name!r} (entry point {eps[name].value!r}): cannot load: {exc}"
+            ) from exc
+        if not inspect.isclass(obj):
+            raise RadioModelLoadError(f"radio model {name!r} (entry point {eps[name].value!r}) is not a class")
+        return obj
+    raise UnknownRadioModelError(name, available())
+
+
+def accepted_parameters(cls: type) -> tuple[list[str], list[str], bool]:
+    """(accepted keyword names, required names, takes arbitrary keywords) of ``cls``'s constructor.
+
+    ``**kwargs`` forwarded to a base class (the built-ins' pattern) is followed up the MRO.
+    """
+    names: list[str] = []
+    required: list[str] = []
+    for klass in cls.__mro__:
+        if klass is object or "__init__" not in vars(klass):
+            continue
+        try:
+            sig = inspect.signature(klass.__init__)
+        except (TypeError, ValueError):
+            return names, required, True
+        var_kw = False
+        for i, p in enumerate(sig.parameters.values()):
+            if i == 0:  # self
+                continue
+            if p.kind is p.VAR_KEYWORD:
+                var_kw = True
+            elif p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
+                if p.name not in names:
+                    names.append(p.name)
+                    if p.default is p.empty:
+                        required.append(p.name)
+        if not var_kw:
+            return names, required, False
+    return names, required, True
+
+
+def _model_label(name_or_path: str | type, cls: type) -> str:
+    if isinstance(name_or_path, str):
+        return name_or_path
+    return getattr(cls, "name", "") or cls.__qualname__
+
+
+def create(name_or_path: str | type, params: Mapping[str, Any] | None = None) -> RadioModel:
+    """Instantiate a radio model by registered name, entry-point name or ``package.module:Class``.
+
+    Raises :class:`~radio_models.errors.UnknownRadioModelError` (lists the available names),
+    :class:`~radio_models.errors.RadioModelLoadError` or
+    :class:`~radio_models.errors.RadioParameterError` (names the parameter and what is allowed);
+    all are ``ValueError`` subclasses.
+    """
+    cls = resolve(name_or_path)
+    label = _model_label(name_or_path, cls)
+    params = dict(params or {})
+    for key in params:
+        if not isinstance(key, str):
+            raise RadioParameterError(label, str(key), "a string parameter name", key)
+    names, required, open_ended = accepted_parameters(cls)
+    if not open_ended:
+        for key in params:
+            if key not in names:
+                raise RadioParameterError(
+                    label, key, "one of the accepted parameters: " + (", ".join(names) or "(none)"), given=False
+                )
+    for key in required:
+        if key not in params:
+            raise RadioParameterError(label, key, "given (it has no default)", given=False)
+    try:
+        model = cls(**params)
+    except RadioModelError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise RadioModelLoadError(f"radio model {label!r}: cannot be created with {params!r}: {exc}") from exc
+    if not callable(getattr(model, "evaluate", None)) or not hasattr(model, "max_range_m"):
+        raise RadioModelLoadError(
+            f"radio model {label!r} ({cls.__module__}.{cls.__qualname__}) must provide evaluate(links, rng, "
+            "packet_bits) and max_range_m; subclass radio_models.RadioModel"
+        )
+    try:
+        max_range = float(model.max_range_m)
+    except (TypeError, ValueError) as exc:
+        raise RadioModelLoadError(f"radio model {label!r}: max_range_m is not a number: {exc}") from exc
+    if not max_range >= 0:
+        raise RadioModelLoadError(f"radio model {label!r}: max_range_m must be >= 0; got {max_range!r}")
+    return model
