@@ -236,26 +236,35 @@ class SumoTraffic:
         ids = sorted(results)  # libsumo and TraCI return different orders
         speeds = np.fromiter((results[v][tc.VAR_SPEED] for v in ids), float, len(ids))
         edges = {v: results[v][tc.VAR_ROAD_ID] for v in ids}
-        slots = SlotState.empty(self.n_slots)
-        slots.vehicle = list(self._slots)
-        geo = self.geometry
+        n, nan, geo = self.n_slots, float("nan"), self.geometry
+        # rows: active, x, y, speed, position, lead speed, lead gap, follow speed, follow gap
+        rows = [(False, nan, nan, nan, nan, nan, nan, nan, nan)] * n
+        slot_edges: list[str | None] = [None] * n
+        get_follower = self._api.vehicle.getFollower
         for i, vid in enumerate(self._slots):
             res = results.get(vid) if vid is not None else None
             if res is None:  # free slot, or a vehicle SUMO has not placed yet
                 continue
-            slots.active[i] = True
-            slots.xy[i] = res[tc.VAR_POSITION]
-            slots.speed[i] = res[tc.VAR_SPEED]
-            slots.edge[i] = res[tc.VAR_ROAD_ID]
-            slots.position[i] = geo.position(res[tc.VAR_ROAD_ID], res[tc.VAR_LANEPOSITION]) % geo.length
+            edge, speed = res[tc.VAR_ROAD_ID], res[tc.VAR_SPEED]
+            lead_v = lead_gap = follow_v = follow_gap = nan
             leader = res.get(tc.VAR_LEADER)
             if leader and leader[0] and leader[0] in results:
-                slots.lead_speed[i] = results[leader[0]][tc.VAR_SPEED]
-                slots.lead_gap[i] = max(leader[1] + self._min_gap[vid], 0.0)
-            follower = self._api.vehicle.getFollower(vid, self.observe_distance)
+                lead_v = results[leader[0]][tc.VAR_SPEED]
+                lead_gap = max(leader[1] + self._min_gap[vid], 0.0)
+            follower = get_follower(vid, self.observe_distance)
             if follower and follower[0] and follower[0] in results:
-                slots.follow_speed[i] = results[follower[0]][tc.VAR_SPEED]
-                slots.follow_gap[i] = max(follower[1] + self._min_gap.get(follower[0], 0.0), 0.0)
+                follow_v = results[follower[0]][tc.VAR_SPEED]
+                follow_gap = max(follower[1] + self._min_gap.get(follower[0], 0.0), 0.0)
+            x, y = res[tc.VAR_POSITION]
+            position = geo.position(edge, res[tc.VAR_LANEPOSITION]) % geo.length
+            rows[i] = (True, x, y, speed, position, lead_v, lead_gap, follow_v, follow_gap)
+            slot_edges[i] = edge
+        table = np.array(rows, dtype=float).reshape(n, 9)
+        slots = SlotState(
+            vehicle=list(self._slots), active=table[:, 0].astype(bool), xy=table[:, 1:3].copy(),
+            speed=table[:, 3].copy(), position=table[:, 4].copy(), lead_speed=table[:, 5].copy(),
+            lead_gap=table[:, 6].copy(), follow_speed=table[:, 7].copy(), follow_gap=table[:, 8].copy(),
+            edge=slot_edges)
         return TrafficState(time, ids, speeds, slots, collisions, teleports, departed, arrived, edges)
 
     # ------------------------------------------------------------------ control

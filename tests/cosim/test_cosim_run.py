@@ -117,3 +117,26 @@ def test_run_dir_with_other_config_is_refused(tmp_path):
 def test_traci_backend_runs(tmp_path, scenario):
     _run(scenario, tmp_path, "train.epochs=1", "env.horizon=100", "sumo.backend=traci")
     assert int(_rows(tmp_path)[0]["steps"]) == 100
+
+
+def test_a_users_own_net_file_and_routes(tmp_path):
+    """A scenario can point at any ready .net.xml (here: one built by netconvert by hand)."""
+    import sumolib
+
+    src = SCENARIOS / "networks" / "figure8"
+    net = tmp_path / "mine.net.xml"
+    subprocess.run([sumolib.checkBinary("netconvert"), "--node-files", str(src / "figure8.nod.xml"),
+                    "--edge-files", str(src / "figure8.edg.xml"), "--connection-files",
+                    str(src / "figure8.con.xml"), "--no-turnarounds", "true", "-o", str(net)],
+                   check=True, capture_output=True)
+    routes = tmp_path / "mine.rou.xml"
+    routes.write_bytes((src / "figure8.rou.xml").read_bytes())
+    scenario = tmp_path / "mine.yaml"
+    scenario.write_text(f"name: mine\nnetwork:\n  net_file: mine.net.xml\n  routes: [mine.rou.xml]\n"
+                        f"env:\n  horizon: 100\ntrain:\n  epochs: 1\n")
+    result = subprocess.run([sys.executable, "-m", "cosim", "run", str(scenario), "--out", str(tmp_path / "out"),
+                             "--no-progress"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "out" / "metrics.csv") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert int(row["steps"]) == 100 and float(row["mean_active_agents"]) == 9.0
