@@ -1,0 +1,124 @@
+"""Stacked (batched-over-agents) MLPs written as plain tensor functions.
+
+A *stacked* linear layer holds the weights of n agents in one tensor ``W[n, in, out]`` and
+``b[n, out]``; its forward is one batched matmul, ``baddbmm(b, x, W)`` with ``x[n, B, in]``.
+Storing ``[in, out]`` (the transpose of ``nn.Linear``'s ``[out, in]``) makes autograd return
+weight gradients already contiguous in the storage layout (``x^T @ grad``), which the fused
+Adam kernel needs; the flat *policy vector* nevertheless uses the ``nn.Linear`` orientation
+(see ``learners.policy``), and views of it are fed to the same functions as ``W^T`` (BLAS
+reads transposed operands without a copy).
+
+The twin soft Q networks of an agent are stacked once more: ``W[n, 2, in, out]``, and
+evaluated as ``2n`` networks in one call.
+
+Everything here is free of in-place operations on its inputs, so it works under autograd and
+``torch.func`` transforms.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import torch
+from torch import Tensor
+
+from .squash import bounded_log_std
+
+
+class LayerSlice(NamedTuple):
+    """Where one parameter tensor of a policy lives in the flat policy vector."""
+
+    name: str
+    start: int
+    stop: int
+    shape: tuple[int, ...]
+
+
+def linear_shapes(
+    in_dim: int, hidden: Sequence[int], out_dim: int
+) -> list[tuple[str, tuple[int, ...]]]:
+    """(name, per-agent shape) of an MLP in->hidden...->out, ``nn.Linear`` orientation."""
+    out: list[tuple[str, tuple[int, ...]]] = []
+    prev = in_dim
+    for j, width in enumerate(hidden):
+        out.append((f"fc{j}.weight", (width, prev)))
+        out.append((f"fc{j}.bias", (width,)))
+        prev = width
+    out.append(("out.weight", (out_dim, prev)))
+    out.append(("out.bias", (out_dim,)))
+    return out
+
+
+def actor_shapes(obs_dim: int, act_dim: int, hidden: Sequence[int]) -> list[tuple[str, tuple[int, ...]]]:
+    """(name, shape) of the policy: hidden ReLU layers, then a mean head and a log-std head."""
+    body = linear_shapes(obs_dim, hidden, act_dim)[:-2]
+    last = hidden[-1]
+    return body + [
+        ("mean.weight", (act_dim, last)),
+        ("mean.bias", (act_dim,)),
+        ("log_std.weight", (act_dim, last)),
+        ("log_std.bias", (act_dim,)),
+    ]
+
+
+def critic_shapes(obs_dim: int, act_dim: int, hidden: Sequence[int]) -> list[tuple[str, tuple[int, ...]]]:
+    """(name, shape) of one soft Q network: input is concat(obs, normalised action)."""
+    return linear_shapes(obs_dim + act_dim, hidden, 1)
+
+
+def layout_of(shapes: Sequence[tuple[str, tuple[int, ...]]]) -> list[LayerSlice]:
+    """Contiguous slices of a flat vector holding ``shapes`` in order."""
+    out, start = [], 0
+    for name, shape in shapes:
+        size = 1
+        for s in shape:
+            size *= s
+        out.append(LayerSlice(name, start, start + size, tuple(shape)))
+        start += size
+    return out
+
+
+def storage_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Per-agent storage shape of a parameter given its ``nn.Linear`` shape (weights are
+    stored transposed, ``[in, out]``; biases unchanged)."""
+    return tuple(reversed(shape)) if len(shape) == 2 else tuple(shape)
+
+
+def stacked_linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """y[n, B, out] = x[n, B, in] @ weight[n, in, out] + bias[n, out]."""
+    return torch.baddbmm(bias.unsqueeze(-2), x, weight)
+
+
+def actor_forward(
+    params: Sequence[Tensor], obs: Tensor, log_std_min: float, log_std_max: float
+) -> tuple[Tensor, Tensor]:
+    """Batched policy head: ``params`` in ``actor_shapes`` order, each ``[n, *storage_shape]``;
+    ``obs[n, B, obs_dim]`` -> ``(mean[n, B, A], log_std[n, B, A])`` with the smooth bound."""
+    h = obs
+    n_hidden = (len(params) - 4) // 2
+    for j in range(n_hidden):
+        # in-place ReLU on a fresh matmul output (baddbmm's backward does not need it)
+        h = torch.relu_(stacked_linear(h, params[2 * j], params[2 * j + 1]))
+    mean = stacked_linear(h, params[-4], params[-3])
+    raw = stacked_linear(h, params[-2], params[-1])
+    return mean, bounded_log_std(raw, log_std_min, log_std_max)
+
+
+def twin_critic_forward(params: Sequence[Tensor], obs: Tensor, act_norm: Tensor) -> Tensor:
+    """Both soft Q networks of n agents at once.
+
+    ``params`` in ``critic_shapes`` order, each ``[n, 2, *storage_shape]`` (0/1 = Q1/Q2);
+    ``obs[n, B, obs_dim]``, ``act_norm[n, B, A]`` (actions mapped to [-1, 1]).
+    Returns ``q[n, 2, B]``.
+    """
+    n, batch = obs.shape[0], obs.shape[1]
+    x = torch.cat([obs, act_norm], dim=-1)
+    h = x.unsqueeze(1).expand(n, 2, batch, x.shape[-1]).reshape(2 * n, batch, x.shape[-1])
+    n_layers = len(params) // 2
+    for j in range(n_layers):
+        w = params[2 * j]
+        b = params[2 * j + 1]
+        h = stacked_linear(h, w.reshape(2 * n, *w.shape[2:]), b.reshape(2 * n, b.shape[-1]))
+        if j < n_layers - 1:
+            h = torch.relu_(h)
+    return h.view(n, 2, batch)
