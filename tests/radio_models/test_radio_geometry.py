@@ -88,3 +88,16 @@ def test_out_of_range_links_have_zero_success():
     q = Leaky().evaluate(LinkBatch.from_distances([5.0, 50.0]), np.random.default_rng(0), 8)
     np.testing.assert_array_equal(q.in_range, [True, False])
     np.testing.assert_array_equal(q.success_probability, [1.0, 0.0])
+
+
+def test_radio_models_imports_no_simulation_or_learning_stack():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, radio_models; "
+        "bad = [m for m in ('torch', 'simpy', 'sumolib', 'traci', 'libsumo', 'cosim', 'networkx') if m in sys.modules]; "
+        "print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,32 @@
+"""V2V channel: the graph of the current traffic step and over-the-air pull transfers (SimPy).
+
+Public API::
+
+    from cosim.channel import Channel, ChannelConfig
+
+    channel = Channel(env, config, rng)          # config: ChannelConfig (the `channel:` section)
+    channel.update(nodes, positions, speeds)     # after every traffic step
+    channel.neighbours(i); channel.graph         # current V2V graph
+    proc = channel.pull(i, j, respond)           # SimPy process; value: TransferResult
+    channel.metrics(); channel.reset()           # per-epoch accounting
+"""
+
+from .channel import Channel, Respond
+from .config import ChannelConfig, ChannelMode, RadioConfig
+from .stats import ChannelStats, FailureCause, TransferResult
+from .topology import LinkState, Topology, build_topology, candidate_pairs
+
+__all__ = [
+    "Channel",
+    "ChannelConfig",
+    "ChannelMode",
+    "ChannelStats",
+    "FailureCause",
+    "LinkState",
+    "RadioConfig",
+    "Respond",
+    "Topology",
+    "TransferResult",
+    "build_topology",
+    "candidate_pairs",
+]

@@ -1,0 +1,377 @@
+"""The V2V channel: the graph of the current step and pull transfers as SimPy processes.
+
+Time model (DESIGN.md, "Time and processes"):
+
+- :meth:`Channel.update` is called after every traffic step with the vehicles present; it
+  rebuilds the graph (spatial index + one vectorised radio-model evaluation). Positions and
+  link qualities are piecewise constant until the next update (as in Veins).
+- :meth:`Channel.pull` starts one transfer process: a request packet (requester -> responder),
+  then ``respond()`` at the responder, then the response cut into packets of ``payload_bytes``
+  (responder -> requester) holding one link slot at each end. Each packet takes
+  bits / rate + ``per_packet_overhead_s`` and arrives with the success probability of the
+  edge *at the end of its airtime*; a lost packet is resent up to ``max_retries`` times.
+  An update that removes the edge (out of range, or a vehicle gone) fails the transfer at that
+  moment. The request holds no slot (a short control message).
+- ``ideal`` mode: zero time, no loss, but the pair must be neighbours at request time.
+
+Randomness: two streams spawned from the given Generator, one for the radio model (the graph)
+and one for packet losses, so the sequence of graphs does not depend on the traffic of
+transfers. Every packet draws one uniform number, whatever its probability.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import simpy
+
+import radio_models
+
+from .config import ChannelConfig
+from .stats import ChannelStats, FailureCause, TransferResult
+from .topology import LinkState, Topology, build_topology
+
+__all__ = ["Channel", "Respond"]
+
+Respond = Callable[[], "tuple[Any, int] | None"]
+"""Called at the responder when the request arrives: returns (payload, size in bits), or None
+to refuse."""
+
+
+@dataclass(eq=False)
+class _Transfer:
+    tid: int
+    requester: int
+    responder: int
+    broken: simpy.Event
+    process: simpy.Process | None = None
+    started: bool = False
+    cancel_requested: bool = False
+    packets_sent: int = 0
+    packets_lost: int = 0
+    bits_sent: int = 0
+
+
+class _Stop(Exception):
+    """Internal: ends a transfer with a cause."""
+
+    def __init__(self, cause: FailureCause):
+        self.cause = cause
+
+
+class Channel:
+    """V2V channel of one simulation (see the module docstring).
+
+    Args:
+        env: the SimPy environment (time in seconds).
+        config: the ``channel`` section.
+        rng: the channel's random stream (e.g. ``cosim.seeding.rng(seed, "channel")``).
+        radio_model: an already created model, instead of ``config.radio.create_model()``.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        config: ChannelConfig,
+        rng: np.random.Generator,
+        *,
+        radio_model: radio_models.RadioModel | None = None,
+    ):
+        self.env = env
+        self.config = config
+        self.model = radio_model if radio_model is not None else config.radio.create_model()
+        self.ideal = config.mode == "ideal"
+        self.payload_bits = 8 * config.payload_bytes
+        self.request_bits = 8 * config.request_bytes
+        self._radio_rng, self._loss_rng = rng.spawn(2)
+        self._topology = Topology.empty()
+        self._slots: dict[int, simpy.Resource] = {}
+        self._active: dict[int, _Transfer] = {}
+        self._next_tid = 0
+        self.stats = ChannelStats()
+        self.updates = 0
+        self.last_update_s: float | None = None
+
+    # ---------------------------------------------------------------- topology
+
+    def update(
+        self,
+        nodes: Sequence[int] | np.ndarray,
+        positions: np.ndarray,
+        speeds: np.ndarray | None = None,
+        *,
+        antenna_heights_m: float | np.ndarray | None = None,
+    ) -> Topology:
+        """Rebuild the V2V graph for the vehicles present now.
+
+        Args:
+            nodes: ids (agent slot indices, ints >= 0, distinct) of the CAVs in the network.
+            positions: shape (n, 2) x, y in metres, or (n, 3) with ground elevation z.
+            speeds: shape (n,) in m/s, or None (passed to the radio model).
+            antenna_heights_m: per-vehicle antenna heights, default ``config.antenna_height_m``.
+
+        Transfers whose edge is gone fail now (``node_left`` or ``out_of_range``).
+        """
+        heights = self.config.antenna_height_m if antenna_heights_m is None else antenna_heights_m
+        self._topology = build_topology(
+            nodes, positions, speeds, heights, self.model, self._radio_rng, (self.payload_bits, self.request_bits)
+        )
+        self.updates += 1
+        self.last_update_s = self.env.now
+        self._break_lost_links()
+        return self._topology
+
+    def _break_lost_links(self) -> None:
+        live = [t for t in self._active.values() if t.started and not t.broken.triggered]
+        if not live:
+            return
+        topo = self._topology
+        a = np.fromiter((t.requester for t in live), dtype=np.int64, count=len(live))
+        b = np.fromiter((t.responder for t in live), dtype=np.int64, count=len(live))
+        missing = topo.edge_indices(a, b) < 0
+        for t, gone in zip(live, missing.tolist()):
+            if gone:
+                left = not (topo.has_node(t.requester) and topo.has_node(t.responder))
+                t.broken.succeed(FailureCause.NODE_LEFT if left else FailureCause.OUT_OF_RANGE)
+
+    @property
+    def topology(self) -> Topology:
+        """The current step's edges as arrays (cheap; see :class:`Topology`)."""
+        return self._topology
+
+    @property
+    def graph(self) -> nx.Graph:
+        """The current V2V graph (frozen networkx.Graph, built on first access after an update).
+
+        Nodes: vehicles present. Edge attributes: ``distance_m``, ``success_probability`` (per
+        payload packet), ``request_success_probability``, ``rate_bps``.
+        """
+        return self._topology.graph
+
+    @property
+    def nodes(self) -> list[int]:
+        """Vehicles present at the last update, ascending."""
+        return self._topology.nodes.tolist()
+
+    def neighbours(self, node: int) -> list[int]:
+        """Neighbours of ``node`` in the current graph, ascending ([] if absent)."""
+        return self._topology.neighbours(int(node))
+
+    def link(self, a: int, b: int) -> LinkState | None:
+        """The current edge {a, b}, or None."""
+        return self._topology.link(int(a), int(b))
+
+    # ---------------------------------------------------------------- transfers
+
+    def pull(
+        self,
+        requester: int,
+        responder: int,
+        respond: Respond,
+        timeout: float | None = None,
+    ) -> simpy.Process:
+        """Start a transfer: ``requester`` asks ``responder``, which answers with ``respond()``.
+
+        ``respond()`` is called when the request arrives (the payload is taken then) and returns
+        ``(payload, size_bits)`` or None to refuse. ``timeout`` (seconds, > 0) limits the whole
+        transfer; None uses ``config.timeout_s``. The process's value is a
+        :class:`TransferResult`; it never raises for channel reasons.
+        """
+        requester, responder = _node_id(requester, "requester"), _node_id(responder, "responder")
+        if requester == responder:
+            raise ValueError(f"requester and responder must differ; both are {requester}")
+        if not callable(respond):
+            raise TypeError("respond must be callable")
+        if timeout is None:
+            timeout = self.config.timeout_s
+        elif not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0):
+            raise ValueError(f"timeout must be a number > 0 or None; got {timeout!r}")
+        tid = self._next_tid
+        self._next_tid += 1
+        rec = _Transfer(tid, requester, responder, self.env.event())
+        self._active[tid] = rec
+        self.stats.record_start()
+        rec.process = self.env.process(self._transfer(rec, respond, timeout))
+        return rec.process
+
+    @property
+    def transfers_in_flight(self) -> int:
+        return len(self._active)
+
+    def cancel_all(self) -> int:
+        """Fail every transfer in flight with ``cancelled`` (e.g. at the end of an epoch).
+
+        Returns how many were cancelled. Their results are recorded when their processes run.
+        """
+        count = 0
+        for rec in list(self._active.values()):
+            if rec.cancel_requested:
+                continue
+            if not rec.started:
+                rec.cancel_requested = True
+            elif rec.process is not None and rec.process.is_alive:
+                rec.cancel_requested = True
+                rec.process.interrupt("cancelled")
+            else:
+                continue
+            count += 1
+        return count
+
+    def _slot(self, node: int) -> simpy.Resource:
+        res = self._slots.get(node)
+        if res is None:
+            res = self._slots[node] = simpy.Resource(self.env, capacity=self.config.max_parallel_links)
+        return res
+
+    def _finish(self, rec: _Transfer, start: float, *, cause=None, payload=None, size_bits=0,
+                responded_at=None, queue_wait=0.0) -> TransferResult:
+        self._active.pop(rec.tid, None)
+        result = TransferResult(
+            ok=cause is None,
+            requester=rec.requester,
+            responder=rec.responder,
+            payload=payload if cause is None else None,
+            size_bits=int(size_bits),
+            cause=cause,
+            started_at=start,
+            finished_at=self.env.now,
+            responded_at=responded_at,
+            queue_wait_s=queue_wait,
+            packets_sent=rec.packets_sent,
+            packets_lost=rec.packets_lost,
+            bits_sent=rec.bits_sent,
+        )
+        self.stats.record_result(result)
+        return result
+
+    def _response(self, respond: Respond) -> tuple[Any, int] | None:
+        reply = respond()
+        if reply is None:
+            return None
+        try:
+            payload, size_bits = reply
+        except (TypeError, ValueError):
+            raise TypeError(f"respond() must return (payload, size_bits) or None; got {reply!r}") from None
+        if isinstance(size_bits, bool) or not isinstance(size_bits, (int, np.integer)) or size_bits < 0:
+            raise ValueError(f"respond() returned size_bits={size_bits!r}; it must be an int >= 0")
+        return payload, int(size_bits)
+
+    def _packet_sizes(self, size_bits: int) -> list[int]:
+        full, rest = divmod(size_bits, self.payload_bits)
+        sizes = [self.payload_bits] * full + ([rest] if rest else [])
+        return sizes or [0]  # an empty response still takes one (header-only) packet
+
+    def _transfer(self, rec: _Transfer, respond: Respond, timeout: float | None):
+        env = self.env
+        start = env.now
+        rec.started = True
+        if rec.cancel_requested:
+            return self._finish(rec, start, cause=FailureCause.CANCELLED)
+        if self._topology.edge_index(rec.requester, rec.responder) < 0:
+            return self._finish(rec, start, cause=FailureCause.NO_LINK)
+        if self.ideal:
+            return self._ideal_transfer(rec, respond, start)
+
+        deadline = env.timeout(timeout) if timeout is not None else None
+        responded_at = None
+        queue_wait = 0.0
+        payload, size_bits = None, 0
+        try:
+            yield from self._send_packet(rec, rec.requester, rec.responder, self.request_bits, True, deadline)
+            responded_at = env.now
+            reply = self._response(respond)
+            if reply is None:
+                raise _Stop(FailureCause.REFUSED)
+            payload, size_bits = reply
+            first, second = sorted((rec.requester, rec.responder))  # global order: no deadlock
+            with self._slot(first).request() as slot_a:
+                yield from self._wait(rec, slot_a, deadline)
+                with self._slot(second).request() as slot_b:
+                    yield from self._wait(rec, slot_b, deadline)
+                    queue_wait = env.now - responded_at
+                    for bits in self._packet_sizes(size_bits):
+                        yield from self._send_packet(rec, rec.responder, rec.requester, bits, False, deadline)
+        except _Stop as stop:
+            return self._finish(rec, start, cause=stop.cause, size_bits=size_bits,
+                                responded_at=responded_at, queue_wait=queue_wait)
+        except simpy.Interrupt:
+            return self._finish(rec, start, cause=FailureCause.CANCELLED, size_bits=size_bits,
+                                responded_at=responded_at, queue_wait=queue_wait)
+        return self._finish(rec, start, payload=payload, size_bits=size_bits,
+                            responded_at=responded_at, queue_wait=queue_wait)
+
+    def _ideal_transfer(self, rec: _Transfer, respond: Respond, start: float) -> TransferResult:
+        self._count(rec, rec.requester, rec.responder, self.request_bits, True, request=True)
+        reply = self._response(respond)
+        if reply is None:
+            return self._finish(rec, start, cause=FailureCause.REFUSED, responded_at=start)
+        payload, size_bits = reply
+        for bits in self._packet_sizes(size_bits):
+            self._count(rec, rec.responder, rec.requester, bits, True, request=False)
+        return self._finish(rec, start, payload=payload, size_bits=size_bits, responded_at=start)
+
+    def _count(self, rec: _Transfer, sender: int, receiver: int, bits: int, delivered: bool, *, request: bool):
+        rec.packets_sent += 1
+        rec.bits_sent += bits
+        rec.packets_lost += not delivered
+        self.stats.record_packet(sender, receiver, bits, delivered, request=request)
+
+    def _wait(self, rec: _Transfer, event: simpy.Event, deadline: simpy.Event | None):
+        """Wait for ``event``; raise _Stop if the link breaks or the deadline passes first."""
+        waits = [event, rec.broken] if deadline is None else [event, rec.broken, deadline]
+        yield self.env.any_of(waits)
+        if rec.broken.triggered:
+            raise _Stop(rec.broken.value)
+        # A Timeout is "triggered" from creation on; it has happened once processed. A resource
+        # request has happened once triggered (granted).
+        if event.processed if isinstance(event, simpy.events.Timeout) else event.triggered:
+            return
+        raise _Stop(FailureCause.TIMEOUT)
+
+    def _send_packet(self, rec: _Transfer, sender: int, receiver: int, bits: int, request: bool,
+                     deadline: simpy.Event | None):
+        """Send one packet, resending it up to max_retries times; raise _Stop on failure."""
+        for _attempt in range(self.config.max_retries + 1):
+            index = self._topology.edge_index(sender, receiver)
+            if index < 0:  # defensive: updates break active transfers before this can happen
+                raise _Stop(FailureCause.OUT_OF_RANGE)
+            airtime = bits / float(self._topology.rate_bps[index]) + self.config.per_packet_overhead_s
+            try:
+                yield from self._wait(rec, self.env.timeout(airtime), deadline)
+            except (_Stop, simpy.Interrupt):
+                self._count(rec, sender, receiver, bits, False, request=request)
+                raise
+            index = self._topology.edge_index(sender, receiver)
+            if index < 0:
+                self._count(rec, sender, receiver, bits, False, request=request)
+                raise _Stop(FailureCause.OUT_OF_RANGE)
+            topo = self._topology
+            p = topo.request_success_probability[index] if request else topo.success_probability[index]
+            delivered = bool(self._loss_rng.random() < p)
+            self._count(rec, sender, receiver, bits, delivered, request=request)
+            if delivered:
+                return
+        raise _Stop(FailureCause.REQUEST_LOST if request else FailureCause.PACKET_LOST)
+
+    # ---------------------------------------------------------------- accounting
+
+    def reset(self) -> None:
+        """Zero the per-epoch counters (transfers in flight keep running and count in the new epoch)."""
+        self.stats.reset()
+
+    def metrics(self) -> dict[str, float | int]:
+        """Flat per-epoch metrics (see :meth:`ChannelStats.metrics`) plus ``transfers_in_flight``."""
+        out = self.stats.metrics()
+        out["transfers_in_flight"] = self.transfers_in_flight
+        return out
+
+
+def _node_id(value: Any, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be a node id (int >= 0); got {value!r}")
+    return int(value)
+

@@ -1,0 +1,356 @@
+"""Channel.pull as SimPy processes: timing, queueing, loss, retries, breaks, timeouts, modes."""
+
+import numpy as np
+import pytest
+import simpy
+
+import radio_models as rm
+from cosim.channel import Channel, ChannelConfig, FailureCause
+
+RATE = 6e6
+OVERHEAD = 40e-6
+T_REQ = 512 / RATE + OVERHEAD  # 64-byte request: 125.333 us
+T_PKT = 35840 / RATE + OVERHEAD  # 4480-byte packet: 6013.333 us
+PKT_BITS = 35840
+
+
+def make(radio_params=None, seed=0, model=None, **cfg):
+    env = simpy.Environment()
+    params = {"range_m": 100.0, **(radio_params or {})}
+    config = ChannelConfig(radio={"model": "unit_disk", "params": params}, **cfg)
+    return env, Channel(env, config, np.random.default_rng(seed), radio_model=model)
+
+
+def line(ch, xs, nodes=None):
+    nodes = list(range(len(xs))) if nodes is None else nodes
+    ch.update(nodes, np.column_stack([np.asarray(xs, float), np.zeros(len(xs))]))
+
+
+def payload(size_bits, value="theta"):
+    return lambda: (value, size_bits)
+
+
+def run(env, proc):
+    env.run()
+    return proc.value
+
+
+def test_exact_transfer_time():
+    env, ch = make()
+    line(ch, [0, 50])
+    # 2.5 packets: 35840 + 35840 + 17920 bits
+    result = run(env, ch.pull(0, 1, payload(int(2.5 * PKT_BITS))))
+    # 125.333 + 2 * 6013.333 + (2986.667 + 40) = 15178.667 us
+    assert result.ok and result.cause is None and result.payload == "theta"
+    assert result.finished_at == pytest.approx(15178.6667e-6, abs=1e-9)
+    assert result.latency_s == pytest.approx(T_REQ + 2 * T_PKT + PKT_BITS / 2 / RATE + OVERHEAD)
+    assert result.responded_at == pytest.approx(T_REQ)
+    assert result.packets_sent == 4 and result.packets_lost == 0
+    assert result.bits_sent == 512 + int(2.5 * PKT_BITS)
+    assert result.size_bits == int(2.5 * PKT_BITS)
+
+
+def test_rate_and_overhead_are_used():
+    env, ch = make({"data_rate_mbps": 12.0}, per_packet_overhead_s=0.0, request_bytes=100)
+    line(ch, [0, 50])
+    result = run(env, ch.pull(0, 1, payload(3 * PKT_BITS)))
+    assert result.finished_at == pytest.approx(800 / 12e6 + 3 * PKT_BITS / 12e6)
+
+
+def test_queueing_when_more_transfers_than_link_slots():
+    env, ch = make(max_parallel_links=1)
+    line(ch, [0, 40, 80])
+    a = ch.pull(0, 1, payload(PKT_BITS))
+    b = ch.pull(2, 1, payload(PKT_BITS))  # responder 1 has one slot
+    env.run()
+    ends = sorted([a.value.finished_at, b.value.finished_at])
+    assert ends == pytest.approx([T_REQ + T_PKT, T_REQ + 2 * T_PKT])
+    waits = sorted([a.value.queue_wait_s, b.value.queue_wait_s])
+    assert waits == pytest.approx([0.0, T_PKT])
+    assert a.value.ok and b.value.ok
+
+
+def test_parallel_when_enough_slots():
+    env, ch = make(max_parallel_links=2)
+    line(ch, [0, 40, 80])
+    a = ch.pull(0, 1, payload(PKT_BITS))
+    b = ch.pull(2, 1, payload(PKT_BITS))
+    env.run()
+    assert a.value.finished_at == pytest.approx(T_REQ + T_PKT)
+    assert b.value.finished_at == pytest.approx(T_REQ + T_PKT)
+
+
+def test_opposite_transfers_with_one_slot_do_not_deadlock():
+    env, ch = make(max_parallel_links=1)
+    line(ch, [0, 40])
+    a = ch.pull(0, 1, payload(PKT_BITS))
+    b = ch.pull(1, 0, payload(PKT_BITS))
+    env.run()
+    assert sorted([a.value.finished_at, b.value.finished_at]) == pytest.approx([T_REQ + T_PKT, T_REQ + 2 * T_PKT])
+
+
+def mover(env, ch, schedule):
+    """schedule: list of (time, nodes, xs) updates."""
+    for t, nodes, xs in schedule:
+        yield env.timeout(t - env.now)
+        line(ch, xs, nodes)
+
+
+def test_transfer_breaks_when_pair_goes_out_of_range():
+    env, ch = make(max_parallel_links=1)
+    line(ch, [0, 50, 20])
+    proc = ch.pull(0, 1, payload(10 * PKT_BITS))
+    env.process(mover(env, ch, [(0.03, [0, 1, 2], [0, 150, 20])]))
+    env.run(until=0.03 + 1e-9)
+    result = proc.value
+    assert not result.ok and result.cause is FailureCause.OUT_OF_RANGE
+    assert result.finished_at == pytest.approx(0.03)
+    assert result.payload is None
+    # 125.3 us + 4 full packets done by 24.2 ms; the 5th is cut short and counts as lost
+    assert result.packets_sent == 1 + 5 and result.packets_lost == 1
+    # both slots were released: a new transfer from 0 starts immediately
+    nxt = ch.pull(0, 2, payload(PKT_BITS))
+    env.run()
+    assert nxt.value.ok and nxt.value.queue_wait_s == 0.0
+    assert ch.metrics()["transfers_failed_out_of_range"] == 1
+
+
+def test_transfer_breaks_when_a_vehicle_leaves():
+    env, ch = make()
+    line(ch, [0, 50])
+    proc = ch.pull(0, 1, payload(10 * PKT_BITS))
+    env.process(mover(env, ch, [(0.02, [0], [0])]))
+    env.run()
+    assert proc.value.cause is FailureCause.NODE_LEFT
+    assert proc.value.finished_at == pytest.approx(0.02)
+
+
+def test_edge_flicker_between_packets_still_breaks():
+    # Out of range for one step, back in the next: the transfer has failed at the first.
+    env, ch = make()
+    line(ch, [0, 50])
+    proc = ch.pull(0, 1, payload(10 * PKT_BITS))
+    env.process(mover(env, ch, [(0.01, [0, 1], [0, 101]), (0.011, [0, 1], [0, 50])]))
+    env.run()
+    assert proc.value.cause is FailureCause.OUT_OF_RANGE and proc.value.finished_at == pytest.approx(0.01)
+
+
+def test_no_link_at_request_time():
+    env, ch = make()
+    line(ch, [0, 150])
+    result = run(env, ch.pull(0, 1, payload(PKT_BITS)))
+    assert result.cause is FailureCause.NO_LINK and result.finished_at == 0.0
+    result = run(env, ch.pull(0, 7, payload(PKT_BITS)))  # 7 is not in the network
+    assert result.cause is FailureCause.NO_LINK
+    assert result.packets_sent == 0
+
+
+def test_retransmissions_lengthen_the_transfer():
+    env, ch = make({"prr": 0.5}, max_retries=100, per_packet_overhead_s=0.0, seed=3)
+    line(ch, [0, 50])
+    result = run(env, ch.pull(0, 1, payload(20 * PKT_BITS)))
+    assert result.ok
+    s = ch.stats
+    assert s.payload_packets > 20 and s.payload_packets_lost == s.payload_packets - 20
+    assert s.request_packets_lost == s.request_packets - 1
+    # every attempt costs its airtime: latency = attempts x airtime
+    assert result.latency_s == pytest.approx(s.request_packets * 512 / RATE + s.payload_packets * PKT_BITS / RATE)
+    assert result.latency_s > 512 / RATE + 20 * PKT_BITS / RATE + 5 * PKT_BITS / RATE
+
+
+class SizeModel(rm.UnitDisk):
+    """Unit disk whose success depends on the packet size: small packets p_small, else p_big."""
+
+    def __init__(self, p_small, p_big, **kw):
+        super().__init__(**kw)
+        self.p_small, self.p_big = p_small, p_big
+
+    def _evaluate(self, links, rng, packet_bits):
+        in_range, success, rate = super()._evaluate(links, rng, packet_bits)
+        p = np.where(packet_bits < 1000, self.p_small, self.p_big)[None, :]
+        return in_range, np.where(in_range[:, None], p, 0.0), rate
+
+
+def test_request_lost_after_max_retries():
+    env, ch = make(model=SizeModel(0.0, 1.0, range_m=100), max_retries=2)
+    line(ch, [0, 50])
+    calls = []
+    result = run(env, ch.pull(0, 1, lambda: calls.append(1) or ("x", PKT_BITS)))
+    assert result.cause is FailureCause.REQUEST_LOST
+    assert result.finished_at == pytest.approx(3 * T_REQ)
+    assert result.packets_sent == 3 and result.packets_lost == 3
+    assert calls == [] and result.responded_at is None  # the responder never heard it
+
+
+def test_packet_lost_after_max_retries():
+    env, ch = make(model=SizeModel(1.0, 0.0, range_m=100), max_retries=3)
+    line(ch, [0, 50])
+    result = run(env, ch.pull(0, 1, payload(5 * PKT_BITS)))
+    assert result.cause is FailureCause.PACKET_LOST
+    assert result.finished_at == pytest.approx(T_REQ + 4 * T_PKT)
+    assert result.packets_sent == 5 and result.packets_lost == 4
+    g = ch.graph
+    assert g.edges[0, 1]["request_success_probability"] == 1.0 and g.edges[0, 1]["success_probability"] == 0.0
+
+
+def test_timeout():
+    env, ch = make(max_parallel_links=1)
+    line(ch, [0, 50, 90])
+    proc = ch.pull(0, 1, payload(10 * PKT_BITS), timeout=0.01)
+    env.run(until=0.011)
+    assert proc.value.cause is FailureCause.TIMEOUT and proc.value.finished_at == pytest.approx(0.01)
+    nxt = ch.pull(1, 2, payload(PKT_BITS))
+    env.run()
+    assert nxt.value.ok and nxt.value.queue_wait_s == 0.0  # slots released by the timeout
+
+
+def test_timeout_while_queued_and_config_default():
+    env, ch = make(max_parallel_links=1, timeout_s=0.005)
+    line(ch, [0, 50, 90])
+    first = ch.pull(0, 1, payload(PKT_BITS), timeout=1.0)
+    second = ch.pull(2, 1, payload(PKT_BITS))  # config default 5 ms, must wait ~6 ms for slot
+    env.run()
+    assert first.value.ok
+    assert second.value.cause is FailureCause.TIMEOUT and second.value.finished_at == pytest.approx(0.005)
+
+
+def test_payload_is_taken_at_response_time():
+    env, ch = make()
+    line(ch, [0, 50])
+    state = {"version": 0}
+
+    def learner():
+        yield env.timeout(100e-6)  # before the request arrives (125.3 us)
+        state["version"] = 1
+
+    env.process(learner())
+    proc = ch.pull(0, 1, lambda: (state["version"], PKT_BITS))
+    env.run()
+    assert proc.value.payload == 1 and proc.value.responded_at == pytest.approx(T_REQ)
+
+
+def test_refused_response():
+    env, ch = make()
+    line(ch, [0, 50])
+    result = run(env, ch.pull(0, 1, lambda: None))
+    assert result.cause is FailureCause.REFUSED and result.finished_at == pytest.approx(T_REQ)
+    assert result.packets_sent == 1
+
+
+def test_bad_respond_values_raise():
+    env, ch = make()
+    line(ch, [0, 50])
+    ch.pull(0, 1, lambda: ("x", -5))
+    with pytest.raises(ValueError, match="size_bits"):
+        env.run()
+
+
+def test_pull_argument_checks():
+    env, ch = make()
+    with pytest.raises(ValueError, match="differ"):
+        ch.pull(1, 1, payload(8))
+    with pytest.raises(ValueError, match="requester"):
+        ch.pull(-1, 1, payload(8))
+    with pytest.raises(ValueError, match="timeout"):
+        ch.pull(0, 1, payload(8), timeout=0)
+    with pytest.raises(TypeError):
+        ch.pull(0, 1, "not callable")
+
+
+def test_cancel_all():
+    env, ch = make(max_parallel_links=1)
+    line(ch, [0, 50])
+    running = ch.pull(0, 1, payload(10 * PKT_BITS))
+
+    def epoch_end():
+        yield env.timeout(0.02)
+        ch.cancel_all()
+        late = ch.pull(1, 0, payload(PKT_BITS))
+        assert ch.cancel_all() == 1  # not started yet: cancelled before it runs
+        results.append((yield late))
+
+    results = []
+    env.process(epoch_end())
+    env.run()
+    assert running.value.cause is FailureCause.CANCELLED and running.value.finished_at == pytest.approx(0.02)
+    assert results[0].cause is FailureCause.CANCELLED
+    assert ch.transfers_in_flight == 0
+    again = ch.pull(1, 0, payload(PKT_BITS))
+    env.run()
+    assert again.value.ok and again.value.queue_wait_s == 0.0
+
+
+def test_ideal_mode_is_instantaneous_and_lossless_but_range_applies():
+    env, ch = make({"prr": 0.1}, mode="ideal")
+    line(ch, [0, 50, 500])
+
+    def later():
+        yield env.timeout(1.0)
+        out.append((yield ch.pull(0, 1, payload(10 * PKT_BITS))))
+        out.append((yield ch.pull(0, 2, payload(PKT_BITS))))
+
+    out = []
+    env.process(later())
+    env.run()
+    ok, far = out
+    assert ok.ok and ok.started_at == ok.finished_at == 1.0 and ok.latency_s == 0.0
+    assert ok.responded_at == 1.0
+    assert ok.packets_sent == 11 and ok.packets_lost == 0
+    assert far.cause is FailureCause.NO_LINK
+    assert ch.metrics()["channel_packets_lost"] == 0
+
+
+def test_sync_mode_transfers_like_async():
+    results = {}
+    for mode in ("async", "sync"):
+        env, ch = make({"prr": 0.7}, mode=mode, seed=9)
+        line(ch, [0, 50])
+        results[mode] = run(env, ch.pull(0, 1, payload(8 * PKT_BITS)))
+    assert results["async"] == results["sync"]
+
+
+def scenario(seed, prr=0.6):
+    """Moving vehicles, many transfers; returns a comparable outcome list."""
+    env, ch = make({"prr": prr, "range_m": 120}, seed=seed, max_retries=2, max_parallel_links=2)
+    n = 8
+    x = np.linspace(0, 350, n)
+    v = np.linspace(10, 25, n)
+    line(ch, x)
+    procs = []
+
+    def traffic():
+        while True:
+            yield env.timeout(0.1)
+            line(ch, x + v * env.now)
+
+    def protocol():
+        for round_ in range(10):
+            for i in range(n):
+                for j in ch.neighbours(i)[:2]:
+                    procs.append(ch.pull(i, j, payload(3 * PKT_BITS, (round_, j))))
+            yield env.timeout(0.25)
+
+    env.process(traffic())
+    env.process(protocol())
+    env.run(until=3.0)
+    return [(p.value.ok, p.value.cause, round(p.value.finished_at, 9), p.value.packets_lost) for p in procs]
+
+
+def test_same_seed_same_outcome_different_seed_different():
+    a, b, c = scenario(1), scenario(1), scenario(2)
+    assert len(a) > 50
+    assert a == b
+    assert a != c
+    assert any(not ok for ok, *_ in a) and any(ok for ok, *_ in a)
+
+
+@pytest.mark.parametrize("prr", [0.9, 0.7, 0.4])
+def test_packet_loss_rate_matches_prr(prr):
+    env, ch = make({"prr": prr}, max_retries=10_000, per_packet_overhead_s=0.0, payload_bytes=100, seed=17)
+    line(ch, [0, 50])
+    run(env, ch.pull(0, 1, payload(3000 * 800)))
+    m = ch.metrics()
+    n, lost = m["channel_packets"], m["channel_packets_lost"]
+    q = 1 - prr
+    assert abs(lost - n * q) < 4 * np.sqrt(n * q * (1 - q))
+    assert m["transfers_ok"] == 1
