@@ -87,7 +87,7 @@ class Channel:
         self.ideal = config.mode == "ideal"
         self.payload_bits = 8 * config.payload_bytes
         self.request_bits = 8 * config.request_bytes
-        self._radio_rng, self._loss_rng = rng.spawn(2)
+        self._radio_rng, self._loss_rng = _two_streams(rng)
         self._topology = Topology.empty()
         self._slots: dict[int, simpy.Resource] = {}
         self._active: dict[int, _Transfer] = {}
@@ -266,6 +266,12 @@ class Channel:
         return sizes or [0]  # an empty response still takes one (header-only) packet
 
     def _transfer(self, rec: _Transfer, respond: Respond, timeout: float | None):
+        try:
+            return (yield from self._run_transfer(rec, respond, timeout))
+        finally:  # also when respond() raises: the transfer is no longer in flight
+            self._active.pop(rec.tid, None)
+
+    def _run_transfer(self, rec: _Transfer, respond: Respond, timeout: float | None):
         env = self.env
         start = env.now
         rec.started = True
@@ -368,6 +374,15 @@ class Channel:
         out = self.stats.metrics()
         out["transfers_in_flight"] = self.transfers_in_flight
         return out
+
+
+def _two_streams(rng: np.random.Generator) -> tuple[np.random.Generator, np.random.Generator]:
+    """Two independent child streams of ``rng`` (SeedSequence spawning; no draws from ``rng``)."""
+    try:
+        radio, loss = rng.spawn(2)
+    except (AttributeError, TypeError, ValueError):  # a bit generator without a SeedSequence
+        radio, loss = (np.random.default_rng(s) for s in rng.integers(0, 2**63, size=2).tolist())
+    return radio, loss
 
 
 def _node_id(value: Any, name: str) -> int:

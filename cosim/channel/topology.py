@@ -215,8 +215,9 @@ def build_topology(
         empty = Topology.empty()
         return Topology(node_sorted, empty.u, empty.v, empty.distance_m, empty.success_probability,
                         empty.request_success_probability, empty.rate_bps)
-    pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]  # i < j locally, so u < v in ids
-    a, b = pairs[:, 0], pairs[:, 1]
+    # Canonical pair order (i < j locally, so u < v in ids): sort one int64 key, then decode.
+    flat = np.sort(pairs[:, 0].astype(np.int64) * n + pairs[:, 1])
+    a, b = np.divmod(flat, n)
     links = radio_models.LinkBatch.from_positions(
         pos[a],
         pos[b],

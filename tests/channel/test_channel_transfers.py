@@ -243,6 +243,7 @@ def test_bad_respond_values_raise():
     ch.pull(0, 1, lambda: ("x", -5))
     with pytest.raises(ValueError, match="size_bits"):
         env.run()
+    assert ch.transfers_in_flight == 0
 
 
 def test_pull_argument_checks():
