@@ -355,3 +355,48 @@ def test_packet_loss_rate_matches_prr(prr):
     q = 1 - prr
     assert abs(lost - n * q) < 4 * np.sqrt(n * q * (1 - q))
     assert m["transfers_ok"] == 1
+
+
+def test_invariants_under_churn():
+    """Vehicles come and go, transfers time out, get cancelled, lose packets, queue: at the end
+    no slot is held or queued, nothing is in flight, and every started transfer is accounted."""
+    env, ch = make({"prr": 0.8, "range_m": 150}, seed=4, max_retries=1, max_parallel_links=2)
+    rng = np.random.default_rng(0)
+    n = 12
+    x = rng.uniform(0, 600, n)
+    v = rng.uniform(-15, 30, n)
+    procs = []
+
+    def traffic():
+        while True:
+            present = [i for i in range(n) if (int(env.now * 10) + i) % 7 != 0]  # churn
+            ch.update(present, np.column_stack([(x + v * env.now)[present], np.zeros(len(present))]))
+            yield env.timeout(0.1)
+
+    def protocol():
+        yield env.timeout(1e-6)
+        for k in range(60):
+            for i in ch.nodes:
+                for j in ch.neighbours(i)[:3]:
+                    t = float(rng.choice([0.01, 0.05, 1.0])) if k % 2 else None
+                    procs.append(ch.pull(i, j, payload(int(rng.integers(0, 5 * PKT_BITS))), timeout=t))
+            if k % 10 == 9:
+                ch.cancel_all()
+            yield env.timeout(0.05)
+
+    env.process(traffic())
+    env.process(protocol())
+    env.run(until=4.0)
+    ch.cancel_all()
+    env.run(until=4.5)
+    assert all(not p.is_alive for p in procs)
+    assert ch.transfers_in_flight == 0
+    for res in ch._slots.values():
+        assert res.count == 0 and len(res.queue) == 0
+    m = ch.metrics()
+    assert m["transfers_started"] == len(procs) == m["transfers_ok"] + m["transfers_failed"]
+    causes = {p.value.cause for p in procs}
+    assert {None, FailureCause.TIMEOUT, FailureCause.CANCELLED, FailureCause.NODE_LEFT} <= causes
+    assert sum(p.value.packets_sent for p in procs) == m["channel_packets"]
+    assert sum(p.value.bits_sent for p in procs) == m["channel_bits"]
+    assert ch.stats.packets_sent.sum() == m["channel_packets"]
