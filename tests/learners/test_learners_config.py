@@ -1,0 +1,57 @@
+"""SACConfig: paper defaults and validation messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from learners import SACConfig
+
+
+def test_defaults_are_table_iv():
+    c = SACConfig()
+    assert c.buffer_size == 100_000 and c.batch_size == 256
+    assert (c.actor_lr, c.critic_lr, c.alpha_lr) == (4e-5, 3e-4, 3e-4)
+    assert (c.gamma, c.tau, c.policy_delay) == (0.99, 1e-3, 10)
+    assert c.hidden == (256, 256, 256) and c.q_hidden == (256, 256, 256)
+    assert (c.log_std_min, c.log_std_max) == (-5.0, 2.0)
+    assert c.grad_clip_norm is None and c.init_alpha == 0.01
+    assert c.entropy_target(1) == -1.0 and c.warmup_size == 256
+
+
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("buffer_size", 0, "integer >= 1"),
+        ("batch_size", 2.5, "integer"),
+        ("batch_size", 1000, "<= buffer_size"),
+        ("policy_delay", 0, "integer >= 1"),
+        ("actor_lr", 0.0, "(0.0"),
+        ("critic_lr", float("nan"), "critic_lr"),
+        ("gamma", 1.5, "[0.0, 1.0]"),
+        ("tau", 0.0, "(0.0, 1.0]"),
+        ("hidden", (), "non-empty"),
+        ("hidden", (64, 0), "positive integers"),
+        ("critic_hidden", "64", "or None"),
+        ("init_alpha", -1.0, "init_alpha"),
+        ("log_std_min", 3.0, "log_std_min must be < log_std_max"),
+        ("grad_clip_norm", 0.0, "grad_clip_norm"),
+        ("adam_betas", (0.9, 1.0), "adam_betas"),
+        ("min_buffer_size", 10**6, "<= buffer_size"),
+        ("dtype", "float16", "dtype"),
+        ("autotune_alpha", 1, "True or False"),
+    ],
+)
+def test_invalid_values_name_the_field(field, value, words):
+    with pytest.raises(ValueError) as err:
+        SACConfig(**{"buffer_size": 500, field: value} if field != "buffer_size" else {field: value})
+    msg = str(err.value)
+    assert f"SACConfig.{field}" in msg or field in msg
+    assert words in msg
+
+
+def test_dict_round_trip_and_unknown_keys():
+    c = SACConfig(hidden=[64, 64], critic_hidden=[32], grad_clip_norm=0.5)
+    assert c.hidden == (64, 64) and c.q_hidden == (32,)
+    assert SACConfig.from_dict(c.to_dict()) == c
+    with pytest.raises(ValueError, match="unknown field"):
+        SACConfig.from_dict({"batchsize": 3})
