@@ -23,6 +23,7 @@ import numpy as np
 import simpy
 
 from cosim import seeding
+from cosim.channel import Channel
 from cosim.config.schema import ScenarioConfig
 from cosim.controllers import Controller, Transition
 from cosim.traffic.observation import observe, reward
@@ -40,6 +41,7 @@ class EpochContext:
     state: TrafficState
     tick: simpy.Event
     step: int = 0
+    channel: Channel | None = None  # set by the ChannelHook (cosim/v2v.py)
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -30,6 +30,7 @@ from cosim.config import ScenarioConfig, dump_config
 from cosim.controllers import Controller, IDMController, RandomController
 from cosim.engine import Engine, EpochContext, Hook
 from cosim.traffic.sumo import SumoTraffic
+from cosim.v2v import ChannelHook
 
 CHECKPOINT_VERSION = 1
 
@@ -48,8 +49,8 @@ def make_controller(config: ScenarioConfig) -> Controller:
 
 
 def make_hooks(config: ScenarioConfig) -> list[Hook]:
-    """The engine hooks a scenario asks for."""
-    return []
+    """The engine hooks of a run: the V2V channel."""
+    return [ChannelHook()]
 
 
 # ---------------------------------------------------------------------------- files

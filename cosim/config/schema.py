@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
+from cosim.channel.config import ChannelConfig
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -164,4 +165,6 @@ class ScenarioConfig(StrictModel):
     vehicles: VehiclesConfig = Field(default_factory=VehiclesConfig)
     env: EnvConfig = Field(default_factory=EnvConfig)
     idm: IDMConfig = Field(default_factory=IDMConfig)
+    channel: ChannelConfig = Field(default_factory=ChannelConfig, description="The V2V channel "
+                                   "(cosim/channel/config.py): radio model, packets, link slots, mode.")
     train: TrainConfig = Field(default_factory=TrainConfig)
