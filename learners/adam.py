@@ -53,8 +53,8 @@ def clip_per_agent_(grads: Sequence[Tensor], max_norm: float) -> Tensor:
 class BatchedAdam:
     """Adam for a group of stacked parameters ``[N, ...]`` with per-agent step counts.
 
-    ``step(grads, agents)`` applies one Adam step to the agents listed in ``agents``
-    (ascending indices, ``None`` = all N); ``grads`` are stacked over exactly those agents
+    ``step(grads, agents)`` applies one Adam step to the agents in ``agents`` (ascending
+    indices, a slice, or ``None`` = all N); ``grads`` are stacked over exactly those agents
     (``[len(agents), ...]``). Other agents are left bit-for-bit untouched.
     """
 
@@ -83,34 +83,44 @@ class BatchedAdam:
 
     # ------------------------------------------------------------------------------------
     @torch.no_grad()
-    def step(self, grads: Sequence[Tensor], agents: Tensor | None = None) -> None:
+    def step(self, grads: Sequence[Tensor], agents: Tensor | slice | None = None) -> None:
+        """One Adam step for ``agents``: ``None`` (all N), a ``slice`` of consecutive agents,
+        or ascending indices; ``grads[j]`` is stacked over exactly those agents."""
         if len(grads) != len(self.params):
             raise ValueError(f"expected {len(self.params)} gradients, got {len(grads)}")
         if agents is None:
-            self.steps.add_(1.0)
+            agents = slice(0, self.n)
+        if isinstance(agents, slice):
+            self.steps[agents] += 1.0
         else:
             self.steps.index_add_(0, agents, torch.ones_like(agents, dtype=self.steps.dtype))
         if self.impl == "fused":
-            # The fused kernel walks raw memory: gradients must be laid out like the params
-            # (autograd returns transposed strides for weights used as W^T).
+            # The fused kernel walks raw memory: gradients must be laid out like the params.
             self._fused([g.contiguous() for g in grads], agents)
         else:
             self._reference(grads, agents)
 
-    def _fused(self, grads: Sequence[Tensor], agents: Tensor | None) -> None:
+    def _fused(self, grads: Sequence[Tensor], agents: Tensor | slice) -> None:
         b1, b2 = self.betas
         kwargs = dict(
             lr=self.lr, beta1=b1, beta2=b2, weight_decay=0.0, eps=self.eps,
             amsgrad=False, maximize=False,
         )
-        if agents is None and bool((self.steps == self.steps[0]).all()):
-            # Whole stacked tensors, one shared step count (read-only for the kernel).
-            shared = [self.steps[0]] * len(self.params)
-            torch._fused_adam_(
-                self.params, list(grads), self.exp_avg, self.exp_avg_sq, [], shared, **kwargs
-            )
-            return
-        ids = list(range(self.n)) if agents is None else agents.tolist()
+        if isinstance(agents, slice):
+            steps = self.steps[agents]
+            if bool((steps == steps[0]).all()):
+                # Consecutive agents with one shared step count: whole (contiguous) slices.
+                shared = [steps[0]] * len(self.params)  # read-only for the kernel
+                torch._fused_adam_(
+                    [p[agents] for p in self.params], list(grads),
+                    [m[agents] for m in self.exp_avg], [v[agents] for v in self.exp_avg_sq],
+                    [], shared, **kwargs,
+                )
+                return
+            ids = list(range(self.n))[agents]
+        else:
+            ids = agents.tolist()
+        # One entry per (parameter tensor, agent), each with that agent's step count.
         p_rows, g_rows, m_rows, v_rows, s_rows = [], [], [], [], []
         step_rows = self.steps.unbind(0)
         for p, g, m, v in zip(self.params, grads, self.exp_avg, self.exp_avg_sq):
@@ -123,9 +133,9 @@ class BatchedAdam:
                 s_rows.append(step_rows[i])
         torch._fused_adam_(p_rows, g_rows, m_rows, v_rows, [], s_rows, **kwargs)
 
-    def _reference(self, grads: Sequence[Tensor], agents: Tensor | None) -> None:
+    def _reference(self, grads: Sequence[Tensor], agents: Tensor | slice) -> None:
         b1, b2 = self.betas
-        ids = list(range(self.n)) if agents is None else agents.tolist()
+        ids = list(range(self.n))[agents] if isinstance(agents, slice) else agents.tolist()
         steps = self.steps.tolist()
         for p, g, m, v in zip(self.params, grads, self.exp_avg, self.exp_avg_sq):
             for k, i in enumerate(ids):

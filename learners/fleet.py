@@ -50,6 +50,17 @@ def agent_seeds(seed: int, n_agents: int) -> list[int]:
     return [int(c.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for c in children]
 
 
+def auto_chunk_size(cfg: SACConfig, target_bytes: int = 8 << 20) -> int:
+    """Agents per batched pass such that the largest activation, [2 * chunk, batch, width]
+    for the twin critics, stays under ``target_bytes`` (8 MiB): beyond that, elementwise work
+    spills out of cache and big temporaries cost page faults, so larger passes get slower
+    per agent on CPU (measured with benchmarks/learners.py)."""
+    width = max(max(cfg.hidden), max(cfg.q_hidden))
+    itemsize = 8 if cfg.dtype == "float64" else 4
+    per_agent = 2 * cfg.batch_size * width * itemsize
+    return max(1, target_bytes // per_agent)
+
+
 @dataclass
 class UpdateStats:
     """Per-agent results of one ``SACFleet.update`` call, each a tensor of N values.
@@ -95,6 +106,8 @@ class SACFleet:
             generator is ``torch.Generator().manual_seed(seeds[i])``; it first draws the
             agent's initial weights, then every random number the agent uses.
         device: torch device of all tensors.
+        chunk_size: agents per batched pass in ``update`` (performance only; results do not
+            depend on it). ``None`` picks ``auto_chunk_size(config)``.
     """
 
     def __init__(
@@ -106,6 +119,7 @@ class SACFleet:
         config: SACConfig | None = None,
         seeds: int | Sequence[int] = 0,
         device: torch.device | str = "cpu",
+        chunk_size: int | None = None,
     ) -> None:
         if not isinstance(n_agents, int) or n_agents < 1:
             raise ValueError(f"n_agents must be a positive integer, got {n_agents!r}")
@@ -125,6 +139,11 @@ class SACFleet:
         if len(seeds) != n_agents:
             raise ValueError(f"need {n_agents} seeds, got {len(seeds)}")
         self.seeds = seeds
+        if chunk_size is None:
+            chunk_size = auto_chunk_size(cfg)
+        if not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+        self.chunk_size = chunk_size
         self.spec = PolicySpec(
             obs_dim, self.act_dim, tuple(cfg.hidden), cfg.log_std_min, cfg.log_std_max, self.action
         )
@@ -241,6 +260,9 @@ class SACFleet:
         ``force_policy`` (e.g. Algorithm 1's ``t = T`` clause) -- then also update the policy
         (eq. 7), alpha (eq. 9) and the target networks (line 17), and their k_i grows by one.
         Everyone else is left exactly untouched. Returns per-agent ``UpdateStats``.
+
+        Agents are processed in groups of at most ``chunk_size`` (a pure performance knob:
+        agents are independent, so the grouping changes no number).
         """
         cfg = self.config
         stats = UpdateStats.empty(self.n_agents, self.dtype)
@@ -249,16 +271,23 @@ class SACFleet:
         if m is not None:
             active &= m
         agents = active.nonzero().squeeze(1)
-        n = agents.numel()
-        if n == 0:
+        if agents.numel() == 0:
             return stats
-        all_agents = n == self.n_agents
         do_pi = self._critic_updates.index_select(0, agents) % cfg.policy_delay == 0
         fp = as_mask(force_policy, self.n_agents)
         if fp is not None:
             do_pi |= fp.index_select(0, agents)
+        step = self.chunk_size
+        for lo in range(0, agents.numel(), step):
+            self._update_group(agents[lo : lo + step], do_pi[lo : lo + step], stats)
+        return stats
 
-        # ---- randomness, per agent and in a fixed order (see module docstring)
+    def _update_group(self, agents: Tensor, do_pi: Tensor, stats: UpdateStats) -> None:
+        cfg = self.config
+        n = agents.numel()
+        group = _Group(agents, self.n_agents)
+
+        # ---- randomness: each agent's own generator, fixed order (module docstring)
         B, A = cfg.batch_size, self.act_dim
         kw = dict(dtype=self.dtype, device=self.device)
         idx = torch.empty(n, B, dtype=torch.long, device=self.device)
@@ -276,80 +305,73 @@ class SACFleet:
                 j += 1
         batch = self.buffer.gather(agents, idx)
         act_norm = self.to_normalized(batch.action)
-
-        sel = (lambda ps, ids: ps) if all_agents else (lambda ps, ids: [p.index_select(0, ids) for p in ps])
-        log_alpha = self.log_alpha.index_select(0, agents)
-        alpha = log_alpha.exp()
+        alpha = group.take([self.log_alpha])[0].exp()
         lo, hi = cfg.log_std_min, cfg.log_std_max
 
         # ---- soft Q target, eq. (6): r + gamma (1 - d) [min_x Qbar_x(s', a') - alpha log pi(a'|s')]
         with torch.no_grad():
-            mean, log_std = actor_forward(sel(self.actor, agents), batch.next_obs, lo, hi)
+            mean, log_std = actor_forward(group.take(self.actor), batch.next_obs, lo, hi)
             y_next, logp_next = squashed_sample(mean, log_std, noise_next, self._log_scale_sum)
-            q_next = twin_critic_forward(sel(self.critic_target, agents), batch.next_obs, y_next)
+            q_next = twin_critic_forward(group.take(self.critic_target), batch.next_obs, y_next)
             v_next = q_next.min(dim=1).values - alpha.unsqueeze(1) * logp_next
             q_hat = batch.reward + cfg.gamma * (1.0 - batch.terminated) * v_next
+            del mean, log_std, y_next, logp_next, q_next, v_next
 
-        # ---- critic update, eq. (6): J_Q(w_x) = 1/2 E[(Q_wx(s, a) - Q_hat)^2], x = 1, 2
-        leaves = [p.detach().requires_grad_() for p in sel(self.critic, agents)]
+        # ---- critic update, eq. (6): J_Q(w_x) = 1/2 E[(Q_wx(s, a) - Q_hat)^2], x = 1, 2.
+        # Per-agent losses are summed, so each agent's gradient is its own loss's gradient.
+        leaves = [p.detach().requires_grad_() for p in group.take(self.critic)]
         q = twin_critic_forward(leaves, batch.obs, act_norm)  # [n, 2, B]
         critic_loss = 0.5 * (q - q_hat.unsqueeze(1)).square().mean(dim=2).sum(dim=1)  # [n]
         grads = list(torch.autograd.grad(critic_loss.sum(), leaves))
+        del leaves
         if cfg.grad_clip_norm is not None:
             clip_per_agent_(grads, cfg.grad_clip_norm)
-        self.critic_opt.step(grads, None if all_agents else agents)
+        self.critic_opt.step(grads, group.adam_arg)
+        del grads
         stats.updated[agents] = True
         stats.critic_loss[agents] = critic_loss.detach()
         stats.q_mean[agents] = q.detach().mean(dim=(1, 2))
-        del leaves, grads, q
+        del q
         self._critic_updates.index_add_(0, agents, torch.ones_like(agents))
 
         # ---- delayed policy, temperature and target updates (Algorithm 1, lines 14-18)
         n_pi = pi_pos.numel()
-        if n_pi:
-            pi_agents = agents.index_select(0, pi_pos)
-            all_pi = n_pi == self.n_agents
-            sel_pi = (lambda ps: ps) if all_pi else (lambda ps: [p.index_select(0, pi_agents) for p in ps])
-            obs_pi = batch.obs if n_pi == n else batch.obs.index_select(0, pi_pos)
-            alpha_pi = alpha if n_pi == n else alpha.index_select(0, pi_pos)
-            # eq. (7): J_pi = E[alpha log pi(a|s) - min_x Q_wx(s, a)], a = f_theta(s; delta) (eq. 8)
-            leaves = [p.detach().requires_grad_() for p in sel_pi(self.actor)]
-            mean, log_std = actor_forward(leaves, obs_pi, lo, hi)
-            y_pi, logp_pi = squashed_sample(mean, log_std, noise_pi, self._log_scale_sum)
-            q_pi = twin_critic_forward(sel_pi(self.critic), obs_pi, y_pi).min(dim=1).values
-            policy_loss = (alpha_pi.unsqueeze(1) * logp_pi - q_pi).mean(dim=1)  # [n_pi]
-            grads = list(torch.autograd.grad(policy_loss.sum(), leaves))
-            if cfg.grad_clip_norm is not None:
-                clip_per_agent_(grads, cfg.grad_clip_norm)
-            self.actor_opt.step(grads, None if all_pi else pi_agents)
-            del leaves, grads
-            logp_pi = logp_pi.detach()
-            stats.policy_updated[pi_agents] = True
-            stats.policy_loss[pi_agents] = policy_loss.detach()
-            stats.entropy[pi_agents] = -logp_pi.mean(dim=1)
+        if n_pi == 0:
+            return
+        pi_agents = agents.index_select(0, pi_pos)
+        pi_group = _Group(pi_agents, self.n_agents)
+        obs_pi = batch.obs if n_pi == n else batch.obs.index_select(0, pi_pos)
+        alpha_pi = alpha if n_pi == n else alpha.index_select(0, pi_pos)
+        # eq. (7): J_pi = E[alpha log pi(a|s) - min_x Q_wx(s, a)], a = f_theta(s; delta) (eq. 8),
+        # through the critics just updated.
+        leaves = [p.detach().requires_grad_() for p in pi_group.take(self.actor)]
+        mean, log_std = actor_forward(leaves, obs_pi, lo, hi)
+        y_pi, logp_pi = squashed_sample(mean, log_std, noise_pi, self._log_scale_sum)
+        q_pi = twin_critic_forward(pi_group.take(self.critic), obs_pi, y_pi).min(dim=1).values
+        policy_loss = (alpha_pi.unsqueeze(1) * logp_pi - q_pi).mean(dim=1)  # [n_pi]
+        grads = list(torch.autograd.grad(policy_loss.sum(), leaves))
+        del leaves, mean, log_std, y_pi, q_pi
+        if cfg.grad_clip_norm is not None:
+            clip_per_agent_(grads, cfg.grad_clip_norm)
+        self.actor_opt.step(grads, pi_group.adam_arg)
+        del grads
+        logp_pi = logp_pi.detach()
+        stats.policy_updated[pi_agents] = True
+        stats.policy_loss[pi_agents] = policy_loss.detach()
+        stats.entropy[pi_agents] = -logp_pi.mean(dim=1)
 
-            # eq. (9), on log alpha: J = -(log alpha * (log pi + H_bar)).mean();
-            # its gradient w.r.t. log alpha is -(log pi + H_bar).mean().
-            if cfg.autotune_alpha:
-                excess = (logp_pi + self.target_entropy).mean(dim=1)  # [n_pi]
-                la_pi = self.log_alpha.index_select(0, pi_agents)
-                stats.alpha_loss[pi_agents] = -(la_pi * excess)
-                self.alpha_opt.step([-excess], None if all_pi else pi_agents)
-            stats.alpha[pi_agents] = self.log_alpha.index_select(0, pi_agents).exp()
+        # eq. (9) on log alpha: J = -(log alpha * (log pi + H_bar)).mean(); its gradient
+        # w.r.t. log alpha is -(log pi + H_bar).mean(), computed directly.
+        if cfg.autotune_alpha:
+            excess = (logp_pi + self.target_entropy).mean(dim=1)  # [n_pi]
+            stats.alpha_loss[pi_agents] = -(pi_group.take([self.log_alpha])[0] * excess)
+            self.alpha_opt.step([-excess], pi_group.adam_arg)
+        stats.alpha[pi_agents] = pi_group.take([self.log_alpha])[0].exp()
 
-            # target smoothing (line 17): w_bar <- tau w + (1 - tau) w_bar
-            with torch.no_grad():
-                if all_pi:
-                    for t, p in zip(self.critic_target, self.critic):
-                        t.lerp_(p, cfg.tau)
-                else:
-                    for t, p in zip(self.critic_target, self.critic):
-                        t.index_copy_(
-                            0, pi_agents,
-                            torch.lerp(t.index_select(0, pi_agents), p.index_select(0, pi_agents), cfg.tau),
-                        )
-            self._policy_updates.index_add_(0, pi_agents, torch.ones_like(pi_agents))
-        return stats
+        # line 17: w_bar <- tau w + (1 - tau) w_bar
+        with torch.no_grad():
+            pi_group.lerp_(self.critic_target, self.critic, cfg.tau)
+        self._policy_updates.index_add_(0, pi_agents, torch.ones_like(pi_agents))
 
     # ===================================================================== evaluation
     def _agents(self, agents) -> Tensor | None:
@@ -528,6 +550,37 @@ class SACFleet:
         )
         fleet.load_state_dict(state)
         return fleet
+
+
+class _Group:
+    """A set of agents (ascending indices) and how to address their rows cheaply: a
+    contiguous range becomes a slice (views, no copy), anything else an index tensor."""
+
+    def __init__(self, agents: Tensor, n_total: int) -> None:
+        self.agents = agents
+        first, count = int(agents[0]), agents.numel()
+        contiguous = int(agents[-1]) - first + 1 == count
+        self.rows: slice | None = slice(first, first + count) if contiguous else None
+        # what BatchedAdam.step takes: None = all agents, a slice, or indices
+        if contiguous and count == n_total:
+            self.adam_arg: slice | Tensor | None = None
+        else:
+            self.adam_arg = self.rows if contiguous else agents
+
+    def take(self, params: Sequence[Tensor]) -> list[Tensor]:
+        """The group's rows of stacked tensors: views for a range, copies otherwise."""
+        if self.rows is not None:
+            return [p[self.rows] for p in params]
+        return [p.index_select(0, self.agents) for p in params]
+
+    def lerp_(self, targets: Sequence[Tensor], sources: Sequence[Tensor], weight: float) -> None:
+        """targets[group] <- targets[group] + weight * (sources[group] - targets[group])."""
+        for t, src in zip(targets, sources):
+            if self.rows is not None:
+                t[self.rows].lerp_(src[self.rows], weight)
+            else:
+                sel = t.index_select(0, self.agents)
+                t.index_copy_(0, self.agents, sel.lerp_(src.index_select(0, self.agents), weight))
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
