@@ -8,6 +8,7 @@
 - ``PolicySpec``, ``policy_distribution``, ``policy_log_prob``, ``policy_sample``: the policy
   as a pure function of flat parameter vectors (for referential policies and Fisher forms).
 - ``FleetReplayBuffer``, ``BatchedAdam``: the per-agent replay buffers and the maskable Adam.
+- ``tune_malloc``: opt-in glibc malloc settings that spare a fleet update its page faults.
 
 This package imports neither SimPy, SUMO nor ``cosim``.
 """
@@ -16,6 +17,7 @@ from .adam import BatchedAdam
 from .config import SACConfig
 from .fleet import SACFleet, UpdateStats, agent_seeds, atomic_torch_save
 from .nets import LayerSlice
+from .perf import tune_malloc
 from .policy import PolicySpec, policy_distribution, policy_log_prob, policy_sample
 from .replay import FleetReplayBuffer, ReplayBatch
 from .sac import SAC
@@ -37,4 +39,5 @@ __all__ = [
     "policy_distribution",
     "policy_log_prob",
     "policy_sample",
+    "tune_malloc",
 ]

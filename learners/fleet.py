@@ -38,7 +38,7 @@ from .adam import BatchedAdam, clip_per_agent_
 from .config import SACConfig
 from .nets import actor_forward, actor_shapes, critic_shapes, storage_shape, twin_critic_forward
 from .policy import PolicySpec, flatten_params
-from .replay import FleetReplayBuffer, as_mask
+from .replay import FleetReplayBuffer, ReplayBatch, as_mask
 from .squash import ActionScale, squashed_log_prob_of_normalized, squashed_sample
 
 CHECKPOINT_FORMAT = "learners.SACFleet/1"
@@ -249,6 +249,15 @@ class SACFleet:
         log-probabilities; ``terminated`` is 1/True only for true terminal states.
         """
         self.buffer.add(obs, actions, rewards, next_obs, terminated, log_probs, mask)
+
+    def sample_transitions(self, agent: int, count: int, generator: torch.Generator) -> ReplayBatch:
+        """``count`` transitions drawn uniformly (with replacement) from agent ``agent``'s
+        buffer with the caller's ``generator`` (e.g. the M samples of eq. 19; pass a stream
+        of your own so that mixing does not shift the agent's training randomness).
+        Returns a ``ReplayBatch`` of ``[count, ...]`` tensors (copies)."""
+        idx = self.buffer.sample_indices(int(agent), int(count), generator)
+        batch = self.buffer.gather(torch.tensor([int(agent)], device=self.device), idx.view(1, -1))
+        return ReplayBatch(*(t[0] for t in batch))
 
     # ===================================================================== learning
     def update(self, mask=None, force_policy=None) -> UpdateStats:
@@ -517,7 +526,7 @@ class SACFleet:
         self._critic_updates.copy_(state["critic_updates"])
         self._policy_updates.copy_(state["policy_updates"])
         for g, s in zip(self.generators, state["rng"], strict=True):
-            g.set_state(s)
+            g.set_state(s.cpu())
         self.seeds = [int(s) for s in state["seeds"]]
         if state.get("buffer") is not None:
             self.buffer.load_state_dict(state["buffer"])

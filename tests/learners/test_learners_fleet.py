@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from learners import SACConfig, SACFleet, policy_distribution, policy_log_prob
+from learners import SACConfig, SACFleet, policy_distribution, policy_log_prob, policy_sample
 from learners_testkit import (
     HIGH,
     LOW,
@@ -234,6 +234,10 @@ def test_functional_policy_matches_fleet_and_supports_jvp():
     torch.testing.assert_close(log_std, s_ref)
     act = fleet.to_scaled(torch.tanh(torch.randn(3, 4, 2, dtype=torch.float64)))
     torch.testing.assert_close(policy_log_prob(theta, obs, act, fleet.spec), fleet.log_prob(obs, act))
+    a0, lp0 = policy_sample(theta, obs[:, :1], torch.zeros(3, 1, 2, dtype=torch.float64), fleet.spec)
+    det, det_lp = fleet.act(obs[:, 0], deterministic=True)
+    torch.testing.assert_close(a0[:, 0], det)
+    torch.testing.assert_close(lp0[:, 0], det_lp)
     # single-vector form and forward-mode derivative along a direction v
     v = torch.randn(fleet.policy_dim, dtype=torch.float64)
     f = lambda th: policy_distribution(th, obs[0], fleet.spec)  # noqa: E731
@@ -266,6 +270,22 @@ def test_buffer_masked_add_and_ring_wraparound():
         buf.sample_indices(2, 4, g)
     with pytest.raises(ValueError, match="shape"):
         fleet.add(torch.zeros(2, OBS_DIM), torch.zeros(3, 2), torch.zeros(3), torch.zeros(3, OBS_DIM), torch.zeros(3), torch.zeros(3))
+
+
+def test_sample_transitions_uses_callers_generator():
+    fleet = make_fleet()
+    collect(fleet, None, steps=6, seed=7)
+    rng_before = [g.get_state() for g in fleet.generators]
+    batch = fleet.sample_transitions(1, 50, torch.Generator().manual_seed(0))
+    assert batch.obs.shape == (50, OBS_DIM) and batch.action.shape == (50, 2) and batch.log_prob.shape == (50,)
+    assert all(torch.equal(a, g.get_state()) for a, g in zip(rng_before, fleet.generators))
+    # every sampled row is one of agent 1's stored transitions, with its behaviour log-prob
+    stored = {tuple(row.tolist()): lp for row, lp in zip(fleet.buffer.obs[1, :6], fleet.buffer.log_prob[1, :6])}
+    for row, lp in zip(batch.obs, batch.log_prob):
+        assert float(stored[tuple(row.tolist())]) == float(lp)
+    torch.testing.assert_close(
+        fleet.log_prob(batch.obs[None], batch.action[None], agents=[1])[0], batch.log_prob, rtol=1e-6, atol=1e-6
+    )
 
 
 # ----------------------------------------------------------------------------- save / load
@@ -318,6 +338,12 @@ def test_checkpoint_without_buffers_and_mismatch(tmp_path):
 
 
 # ----------------------------------------------------------------------------- hygiene
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt")
+def test_tune_malloc_applies_on_linux():
+    code = "import learners; assert learners.tune_malloc() is True"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_learners_imports_no_simulator():
     code = (
         "import sys, learners\n"

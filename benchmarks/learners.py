@@ -1,0 +1,180 @@
+"""Throughput of the batched SAC fleet versus a loop over independent reference learners.
+
+For N in {9, 13, 100} (paper Figure 8, Merge, and a large fleet) it prints:
+
+- updates/s: one critic update per agent per call, with the policy/alpha/target update every
+  ``policy_delay`` calls amortised (the timed window is a multiple of ``policy_delay``);
+  batch 256 and 3x256 networks by default (paper Table IV);
+- acting calls/s: one stochastic action for every agent;
+- the fleet's achieved GFLOP/s, from a count of the matmul FLOPs of an update (forward and
+  backward; elementwise work not counted), next to torch.mm / torch.bmm GFLOP/s of
+  comparable sizes measured in the same run.
+
+Both sides run in the same process, one after the other, so ratios are comparable even on a
+busy machine; absolute figures are noisy. Usage:
+
+    python benchmarks/learners.py            # full (about 1-2 minutes on 2 cores)
+    python benchmarks/learners.py --quick    # a few seconds per N
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+# This file is named like the package it measures: drop its own folder from the import path
+# so that ``import learners`` finds the package, not this script.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import torch  # noqa: E402
+
+from learners import SAC, SACConfig, SACFleet, tune_malloc  # noqa: E402
+
+OBS_DIM, ACT_DIM = 6, 1
+
+
+def layer_flops(widths: list[int], batch: int) -> list[int]:
+    """2 * B * in * out per linear layer of an MLP with the given widths."""
+    return [2 * batch * a * b for a, b in zip(widths[:-1], widths[1:])]
+
+
+def update_flops(cfg: SACConfig, batch: int) -> float:
+    """Matmul FLOPs of one agent's update, policy part amortised over policy_delay.
+
+    Forward of a layer: F = 2 B in out. Backward: F for the weight gradient, plus F for the
+    input gradient when the input needs one (not for the first layer of a network whose
+    input is data).
+    """
+    actor = layer_flops([OBS_DIM, *cfg.hidden], batch) + [2 * 2 * batch * cfg.hidden[-1] * ACT_DIM]
+    critic = layer_flops([OBS_DIM + ACT_DIM, *cfg.q_hidden, 1], batch)
+    fa, fq = sum(actor), sum(critic)
+    # critic step: target (actor fwd on s', 2 target critics fwd) + 2 critics fwd + bwd
+    # (weight grads everywhere, input grads except first layer)
+    critic_step = fa + 2 * fq + 2 * fq + 2 * (fq + (fq - critic[0]))
+    # policy step: actor fwd + bwd (weights; inputs except first layer), 2 critics fwd and
+    # input-gradient backward through every layer (the action is an input)
+    policy_step = fa + (fa + (fa - actor[0])) + 2 * fq + 2 * fq
+    return critic_step + policy_step / cfg.policy_delay
+
+
+def fill(fleet: SACFleet, refs: list[SAC] | None, steps: int, gen: torch.Generator) -> None:
+    n = fleet.n_agents
+    for _ in range(steps):
+        obs = torch.randn(n, OBS_DIM, generator=gen)
+        act = torch.rand(n, ACT_DIM, generator=gen) * 6 - 3
+        rew = torch.rand(n, generator=gen)
+        nxt = torch.randn(n, OBS_DIM, generator=gen)
+        term = torch.zeros(n)
+        lp = torch.zeros(n)
+        fleet.add(obs, act, rew, nxt, term, lp)
+        if refs is not None:
+            for i, r in enumerate(refs):
+                r.add(obs[i], act[i], rew[i], nxt[i], term[i], lp[i])
+
+
+def timed(fn, repeat: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return time.perf_counter() - t0
+
+
+def mm_gflops(m: int, k: int, n: int, seconds: float = 1.0) -> float:
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    torch.mm(a, b)
+    reps, t = 0, 0.0
+    while t < seconds:
+        t += timed(lambda: torch.mm(a, b), 5)
+        reps += 5
+    return 2 * m * k * n * reps / t / 1e9
+
+
+def bmm_gflops(batch: int, m: int, k: int, n: int, seconds: float = 1.0) -> float:
+    a, b = torch.randn(batch, m, k), torch.randn(batch, k, n)
+    torch.bmm(a, b)
+    reps, t = 0, 0.0
+    while t < seconds:
+        t += timed(lambda: torch.bmm(a, b), 2)
+        reps += 2
+    return 2 * batch * m * k * n * reps / t / 1e9
+
+
+def bench(n: int, cfg: SACConfig, rounds: int, loop_rounds: int, act_reps: int, chunk: int | None) -> dict:
+    gen = torch.Generator().manual_seed(0)
+    fleet = SACFleet(n, OBS_DIM, -3.0, 3.0, cfg, seeds=1, chunk_size=chunk)
+    refs = [SAC(OBS_DIM, -3.0, 3.0, cfg, seed=s, fused_adam=True) for s in fleet.seeds]
+    fill(fleet, refs, max(cfg.batch_size, 300), gen)
+    d = cfg.policy_delay
+    # warm-up (one update: allocations, first-call costs), then time whole delay cycles so
+    # that each window holds exactly one policy step per agent
+    fleet.update()
+    t_fleet = timed(fleet.update, rounds * d) / (rounds * d)
+    for r in refs:
+        r.update()
+    t_loop = timed(lambda: [r.update() for r in refs], loop_rounds * d) / (loop_rounds * d)
+
+    obs = torch.randn(n, OBS_DIM, generator=gen)
+    fleet.act(obs)
+    t_act_fleet = timed(lambda: fleet.act(obs), act_reps) / act_reps
+    t_act_loop = timed(lambda: [r.act(obs[i]) for i, r in enumerate(refs)], act_reps) / act_reps
+    flops = update_flops(cfg, cfg.batch_size) * n
+    return dict(
+        n=n,
+        fleet_ups=1 / t_fleet,
+        loop_ups=1 / t_loop,
+        fleet_act=1 / t_act_fleet,
+        loop_act=1 / t_act_loop,
+        fleet_gflops=flops / t_fleet / 1e9,
+        loop_gflops=flops / t_loop / 1e9,
+    )
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="short run (fewer repetitions)")
+    ap.add_argument("--agents", type=int, nargs="+", default=[9, 13, 100], help="fleet sizes N")
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--hidden", type=int, nargs="+", default=[256, 256, 256])
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ap.add_argument("--chunk", type=int, default=None, help="SACFleet chunk_size (default: auto)")
+    ap.add_argument("--no-tune-malloc", action="store_true", help="keep glibc's default malloc settings")
+    args = ap.parse_args(argv)
+    tuned = False if args.no_tune_malloc else tune_malloc()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = SACConfig(batch_size=args.batch, hidden=tuple(args.hidden), buffer_size=1000)
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, batch {args.batch}, "
+          f"hidden {tuple(args.hidden)}, policy_delay {cfg.policy_delay}, obs {OBS_DIM}, act {ACT_DIM}, "
+          f"chunk {args.chunk or 'auto'}, tune_malloc {tuned}")
+    print(f"update FLOPs per agent (matmuls, policy amortised): {update_flops(cfg, args.batch) / 1e6:.0f} MFLOP")
+    secs = 0.3 if args.quick else 1.0
+    h = args.hidden[0]
+    print(f"torch.mm  {args.batch}x{h} @ {h}x{h}: {mm_gflops(args.batch, h, h, secs):7.1f} GFLOP/s")
+    print(f"torch.mm  {13 * args.batch}x{h} @ {h}x{h}: {mm_gflops(13 * args.batch, h, h, secs):7.1f} GFLOP/s")
+    print(f"torch.bmm 13x[{args.batch}x{h} @ {h}x{h}]: {bmm_gflops(13, args.batch, h, h, secs):7.1f} GFLOP/s")
+    print()
+    header = (f"{'N':>4} | {'fleet upd/s':>11} {'loop upd/s':>10} {'speedup':>7} | "
+              f"{'fleet act/s':>11} {'loop act/s':>10} {'speedup':>7} | {'fleet GF/s':>10} {'loop GF/s':>9}")
+    print(header)
+    print("-" * len(header))
+    for n in args.agents:
+        if args.quick:
+            rounds, loop_rounds, act_reps = 1, 1, 20
+        else:
+            rounds = 3 if n <= 20 else 1
+            loop_rounds = 2 if n <= 20 else 1
+            act_reps = 200 if n <= 20 else 50
+        r = bench(n, cfg, rounds, loop_rounds, act_reps, args.chunk)
+        print(f"{r['n']:>4} | {r['fleet_ups']:>11.2f} {r['loop_ups']:>10.2f} {r['fleet_ups'] / r['loop_ups']:>6.2f}x | "
+              f"{r['fleet_act']:>11.1f} {r['loop_act']:>10.1f} {r['fleet_act'] / r['loop_act']:>6.2f}x | "
+              f"{r['fleet_gflops']:>10.1f} {r['loop_gflops']:>9.1f}", flush=True)
+    print("\nupd/s: fleet-wide updates per second (every agent does one critic update; the loop runs")
+    print("N reference SACs with torch.optim.Adam(fused=True)). act/s: one action for every agent.")
+    print("GF/s: counted matmul FLOPs / time. On a shared machine, --threads 1 gives steadier numbers.")
+
+
+if __name__ == "__main__":
+    main()
