@@ -106,8 +106,10 @@ class SACFleet:
             generator is ``torch.Generator().manual_seed(seeds[i])``; it first draws the
             agent's initial weights, then every random number the agent uses.
         device: torch device of all tensors.
-        chunk_size: agents per batched pass in ``update`` (performance only; results do not
-            depend on it). ``None`` picks ``auto_chunk_size(config)``.
+        chunk_size: agents per batched pass in ``update`` (performance only: agents are
+            independent; at most the last bits of Adam's second moments can differ, through
+            the fused kernel's vector loop). ``None`` picks ``auto_chunk_size(config)``.
+            Saved in checkpoints, so a resumed run uses the same grouping.
     """
 
     def __init__(
@@ -270,8 +272,8 @@ class SACFleet:
         (eq. 7), alpha (eq. 9) and the target networks (line 17), and their k_i grows by one.
         Everyone else is left exactly untouched. Returns per-agent ``UpdateStats``.
 
-        Agents are processed in groups of at most ``chunk_size`` (a pure performance knob:
-        agents are independent, so the grouping changes no number).
+        Agents are processed in groups of at most ``chunk_size`` (a performance knob; see
+        the constructor).
         """
         cfg = self.config
         stats = UpdateStats.empty(self.n_agents, self.dtype)
@@ -490,6 +492,7 @@ class SACFleet:
             "action_high": list(self.action.high),
             "config": self.config.to_dict(),
             "seeds": list(self.seeds),
+            "chunk_size": self.chunk_size,
             "actor": [p.clone() for p in self.actor],
             "critic": [p.clone() for p in self.critic],
             "critic_target": [p.clone() for p in self.critic_target],
@@ -556,6 +559,7 @@ class SACFleet:
             SACConfig.from_dict(state["config"]),
             seeds=state["seeds"],
             device=device,
+            chunk_size=state.get("chunk_size"),
         )
         fleet.load_state_dict(state)
         return fleet

@@ -299,13 +299,14 @@ def test_save_load_resumes_bit_identically(tmp_path, mask_pattern):
             mask = [True, u % 2 == 0, True] if mask_pattern else None
             fleet.update(mask=mask)
 
-    a = SACFleet(3, OBS_DIM, LOW, HIGH, cfg, seeds=9)
+    a = SACFleet(3, OBS_DIM, LOW, HIGH, cfg, seeds=9, chunk_size=2)
     collect(a, None, steps=10, seed=10)
     run(a, 5, seed=11)
     path = tmp_path / "ckpt" / "fleet.pt"
     a.save(path)
     assert path.exists() and [p.name for p in path.parent.iterdir()] == ["fleet.pt"]
     b = SACFleet.load(path)
+    assert b.chunk_size == 2
     assert_states_equal(full_state(a), full_state(b))
     run(a, 7, seed=12)
     run(b, 7, seed=12)
