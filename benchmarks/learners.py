@@ -102,6 +102,38 @@ def bmm_gflops(batch: int, m: int, k: int, n: int, seconds: float = 1.0) -> floa
     return 2 * batch * m * k * n * reps / t / 1e9
 
 
+def bench_adam(n: int, cfg: SACConfig, reps: int) -> dict:
+    """One Adam step on the critic parameters of n agents (stacked [n, 2, ...] tensors)."""
+    from learners.adam import BatchedAdam
+
+    fleet = SACFleet(n, OBS_DIM, -3.0, 3.0, cfg, seeds=1)
+    params = [p.clone() for p in fleet.critic]
+    grads = [torch.randn_like(p) for p in params]
+    batched = BatchedAdam(params, 1e-4)
+    half = torch.arange(0, n, 2)
+    grads_half = [g[half] for g in grads]
+    stacked = [torch.nn.Parameter(p.clone()) for p in params]
+    for p, g in zip(stacked, grads):
+        p.grad = g
+    torch_stacked = torch.optim.Adam(stacked, lr=1e-4, fused=True)
+    per_agent = []
+    for i in range(n):
+        ps = [torch.nn.Parameter(p[i].clone()) for p in params]
+        for p, g in zip(ps, grads):
+            p.grad = g[i].clone()
+        per_agent.append(torch.optim.Adam(ps, lr=1e-4, fused=True))
+    out = {}
+    for name, fn in (
+        ("batched_all", lambda: batched.step(grads)),
+        ("batched_half", lambda: batched.step(grads_half, half)),
+        ("torch_stacked", torch_stacked.step),
+        ("torch_per_agent", lambda: [o.step() for o in per_agent]),
+    ):
+        fn()
+        out[name] = timed(fn, reps) / reps * 1e3
+    return out
+
+
 def bench(n: int, cfg: SACConfig, rounds: int, loop_rounds: int, act_reps: int, chunk: int | None) -> dict:
     gen = torch.Generator().manual_seed(0)
     fleet = SACFleet(n, OBS_DIM, -3.0, 3.0, cfg, seeds=1, chunk_size=chunk)
@@ -171,6 +203,13 @@ def main(argv=None) -> None:
         print(f"{r['n']:>4} | {r['fleet_ups']:>11.2f} {r['loop_ups']:>10.2f} {r['fleet_ups'] / r['loop_ups']:>6.2f}x | "
               f"{r['fleet_act']:>11.1f} {r['loop_act']:>10.1f} {r['fleet_act'] / r['loop_act']:>6.2f}x | "
               f"{r['fleet_gflops']:>10.1f} {r['loop_gflops']:>9.1f}", flush=True)
+    print("\nAdam step on all critic parameters (ms): BatchedAdam all agents | BatchedAdam every")
+    print("other agent (masked, per-agent step counts) | torch.optim.Adam(fused=True) on the stacked")
+    print("tensors (one shared step count: not maskable) | N x torch.optim.Adam(fused=True), one per agent")
+    for n in args.agents:
+        a = bench_adam(n, cfg, 5 if args.quick else 20)
+        print(f"{n:>4} | {a['batched_all']:8.2f} {a['batched_half']:8.2f} | {a['torch_stacked']:8.2f} | "
+              f"{a['torch_per_agent']:8.2f}", flush=True)
     print("\nupd/s: fleet-wide updates per second (every agent does one critic update; the loop runs")
     print("N reference SACs with torch.optim.Adam(fused=True)). act/s: one action for every agent.")
     print("GF/s: counted matmul FLOPs / time. On a shared machine, --threads 1 gives steadier numbers.")

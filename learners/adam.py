@@ -7,10 +7,10 @@ the step count is a vector ``steps[N]`` and an update names the agents it applie
 
 Implementation: PyTorch's fused CPU/CUDA Adam kernel (``torch._fused_adam_``, the kernel
 behind ``torch.optim.Adam(fused=True)``) takes a list of tensors with one step tensor each.
-We hand it one entry per (agent, parameter tensor) -- row views of the stacked storage, so
-masked-out agents are simply not in the list -- or, when every agent takes part and all step
-counts agree (the common case), the whole stacked tensors with the shared step. If the fused
-kernel is unavailable, a plain per-row implementation of the same formula is used
+We hand it, per parameter tensor, one slice of the stacked storage for every maximal run of
+consecutive agents that take part and share a step count -- masked-out agents are simply
+not in the list. When every agent takes part in step (the common case) that is the whole
+stacked tensors. If the fused kernel is unavailable, a plain per-row implementation of the same formula is used
 (``impl="reference"``). Both follow ``torch.optim.Adam`` (no weight decay, no amsgrad):
 
     m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2;   t <- t + 1
@@ -102,36 +102,31 @@ class BatchedAdam:
 
     def _fused(self, grads: Sequence[Tensor], agents: Tensor | slice) -> None:
         b1, b2 = self.betas
-        kwargs = dict(
+        ids = list(range(self.n))[agents] if isinstance(agents, slice) else agents.tolist()
+        steps = self.steps.tolist()
+        # Maximal runs of consecutive agents with equal step counts: one kernel entry per
+        # (parameter tensor, run), each a contiguous slice with the run's shared step count.
+        # All agents in step (the usual case) is a single run: the whole stacked tensors.
+        runs: list[list[int]] = []  # [first agent, stop agent, first row in grads]
+        for k, i in enumerate(ids):
+            if runs and i == runs[-1][1] and steps[i] == steps[runs[-1][0]]:
+                runs[-1][1] += 1
+            else:
+                runs.append([i, i + 1, k])
+        p_e, g_e, m_e, v_e, s_e = [], [], [], [], []
+        step_rows = self.steps.unbind(0)
+        for p, g, m, v in zip(self.params, grads, self.exp_avg, self.exp_avg_sq):
+            for a, b, k in runs:
+                p_e.append(p[a:b])
+                m_e.append(m[a:b])
+                v_e.append(v[a:b])
+                g_e.append(g[k : k + b - a])
+                s_e.append(step_rows[a])  # read-only for the kernel
+        torch._fused_adam_(
+            p_e, g_e, m_e, v_e, [], s_e,
             lr=self.lr, beta1=b1, beta2=b2, weight_decay=0.0, eps=self.eps,
             amsgrad=False, maximize=False,
         )
-        if isinstance(agents, slice):
-            steps = self.steps[agents]
-            if bool((steps == steps[0]).all()):
-                # Consecutive agents with one shared step count: whole (contiguous) slices.
-                shared = [steps[0]] * len(self.params)  # read-only for the kernel
-                torch._fused_adam_(
-                    [p[agents] for p in self.params], list(grads),
-                    [m[agents] for m in self.exp_avg], [v[agents] for v in self.exp_avg_sq],
-                    [], shared, **kwargs,
-                )
-                return
-            ids = list(range(self.n))[agents]
-        else:
-            ids = agents.tolist()
-        # One entry per (parameter tensor, agent), each with that agent's step count.
-        p_rows, g_rows, m_rows, v_rows, s_rows = [], [], [], [], []
-        step_rows = self.steps.unbind(0)
-        for p, g, m, v in zip(self.params, grads, self.exp_avg, self.exp_avg_sq):
-            p_u, m_u, v_u, g_u = p.unbind(0), m.unbind(0), v.unbind(0), g.unbind(0)
-            for k, i in enumerate(ids):
-                p_rows.append(p_u[i])
-                m_rows.append(m_u[i])
-                v_rows.append(v_u[i])
-                g_rows.append(g_u[k])
-                s_rows.append(step_rows[i])
-        torch._fused_adam_(p_rows, g_rows, m_rows, v_rows, [], s_rows, **kwargs)
 
     def _reference(self, grads: Sequence[Tensor], agents: Tensor | slice) -> None:
         b1, b2 = self.betas
