@@ -195,7 +195,7 @@ def test_policy_vector_round_trip_and_isolation():
     assert torch.equal(fleet.get_policy_vector(2), v1)
     mean_after, std_after = fleet.distribution(obs)
     # agent 2 now behaves like agent 1 did; agents 0 and 1 unchanged
-    mean_1, _ = fleet.distribution(obs[[1]].expand(1, 5, OBS_DIM), agents=[1])
+    mean_1, _ = fleet.distribution(obs[[1]], agents=[1])
     obs_swap = obs.clone()
     obs_swap[2] = obs[1]
     m_swap, _ = fleet.distribution(obs_swap)
