@@ -29,8 +29,8 @@ class Transition:
 
     ``valid[i]`` is True when slot i held the same vehicle before and after the step, i.e. the
     transition belongs to one trajectory (in Merge a slot's vehicle can leave and another enter).
-    ``terminated`` is a true end (collision); ``truncated`` is the horizon T, which a learner
-    should bootstrap through.
+    ``next_active[i]`` is True when slot i holds a vehicle after the step. ``terminated`` is a
+    true end (collision); ``truncated`` is the horizon T, which a learner should bootstrap through.
     """
 
     obs: np.ndarray
@@ -40,6 +40,7 @@ class Transition:
     terminated: bool
     truncated: bool
     valid: np.ndarray
+    next_active: np.ndarray
 
 
 class Controller(ABC):

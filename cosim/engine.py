@@ -169,7 +169,7 @@ class Engine:
             valid = before.active & state.slots.active & np.array(
                 [a == b for a, b in zip(before.vehicle, state.slots.vehicle)], bool)
             self.controller.observe(Transition(obs, np.asarray(actions, float), r, next_obs,
-                                               terminated, truncated, valid))
+                                               terminated, truncated, valid, state.slots.active))
             recorder.record(state, r)
             if self.on_step is not None:
                 self.on_step(ctx)

@@ -45,6 +45,10 @@ def make_controller(config: ScenarioConfig) -> Controller:
         return IDMController(config.idm, config.env.accel_range, config.sumo.step_length, config.seed)
     if config.learner == "random":
         return RandomController(config.env.accel_range, config.seed)
+    if config.learner == "sac":
+        from cosim.sac_controller import SACController
+
+        return SACController(config)
     raise ValueError(f"unknown learner {config.learner!r}")
 
 

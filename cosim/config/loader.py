@@ -7,6 +7,7 @@ exit with status 2 instead of a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import types
 import typing
@@ -119,9 +120,24 @@ def _dotted(loc: tuple) -> str:
     return out
 
 
-def _model_classes(annotation: Any) -> list[type[BaseModel]]:
-    """The BaseModel classes reachable from a field annotation (through Optional, list, ...)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+def _field_names(section: type) -> list[str]:
+    """Keys of a config section: a pydantic model or a dataclass (e.g. learners.SACConfig)."""
+    if issubclass(section, BaseModel):
+        return list(section.model_fields)
+    return [f.name for f in dataclasses.fields(section)]
+
+
+def _field_annotation(section: type, name: str) -> Any:
+    if issubclass(section, BaseModel):
+        field = section.model_fields.get(name)
+        return field.annotation if field else None
+    hints = typing.get_type_hints(section)
+    return hints.get(name)
+
+
+def _model_classes(annotation: Any) -> list[type]:
+    """The config sections (models, dataclasses) reachable from an annotation (Optional, list)."""
+    if isinstance(annotation, type) and (issubclass(annotation, BaseModel) or dataclasses.is_dataclass(annotation)):
         return [annotation]
     found: list[type[BaseModel]] = []
     origin = typing.get_origin(annotation)
@@ -131,32 +147,30 @@ def _model_classes(annotation: Any) -> list[type[BaseModel]]:
     return found
 
 
-def _section_at(loc: tuple) -> type[BaseModel] | None:
-    """The config section (model class) that holds the key at ``loc``."""
-    model: type[BaseModel] = ScenarioConfig
+def _section_at(loc: tuple) -> type | None:
+    """The config section (model or dataclass) that holds the key at ``loc``."""
+    section: type = ScenarioConfig
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
-        field = model.model_fields.get(part)
-        classes = _model_classes(field.annotation) if field else []
+        classes = _model_classes(_field_annotation(section, part))
         if not classes:
             return None
-        model = classes[0]
-    return model
+        section = classes[0]
+    return section
 
 
 def _is_path_key(loc: tuple) -> bool:
     section = _section_at(loc)
-    field = section.model_fields.get(loc[-1]) if section else None
-    return field is not None and "Path" in str(field.annotation)
+    return section is not None and "Path" in str(_field_annotation(section, loc[-1]))
 
 
 def _describe(error: dict) -> str:
     kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
     loc = error["loc"]
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
         section = _section_at(loc)
-        allowed = list(section.model_fields) if section else []
+        allowed = _field_names(section) if section else []
         hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         text = "unknown key"
         if hint:

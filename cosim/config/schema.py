@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from cosim.channel.config import ChannelConfig
+from learners import SACConfig
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -145,9 +146,19 @@ class IDMConfig(StrictModel):
 
 
 class TrainConfig(StrictModel):
-    """The run: how many epochs, how often to checkpoint."""
+    """The run: how many epochs, the learning schedule, how often to checkpoint."""
 
     epochs: int = Field(300, ge=1, description="Training epochs (Table III).")
+    update_every: int = Field(
+        1, ge=1, description="Environment steps between learning phases (Algorithm 1: every "
+        "step; the authors' code: 10).")
+    updates_per_step: int = Field(
+        1, ge=1, description="Batched critic updates per learning phase (policy, alpha and "
+        "targets every sac.policy_delay critic updates).")
+    warmup_steps: int = Field(
+        1000, ge=0, description="Environment steps of the run before the first update (agents "
+        "act with their initial policies and fill their buffers; an agent also waits until its "
+        "buffer holds a batch).")
     checkpoint_every: int = Field(
         1, ge=1, description="Epochs between checkpoints; a killed run resumes from the last one.")
 
@@ -157,14 +168,16 @@ class ScenarioConfig(StrictModel):
 
     name: str = Field("scenario", min_length=1)
     seed: int = Field(0, ge=0, description="Run seed; every random stream derives from it.")
-    learner: Literal["idm", "random"] = Field(
-        "idm", description="What drives the CAVs: 'idm' (built-in car following), 'random' "
-        "(uniform accelerations).")
+    learner: Literal["sac", "idm", "random"] = Field(
+        "sac", description="What drives the CAVs: 'sac' (multi-agent SAC, one learner per agent "
+        "slot), 'idm' (built-in car following), 'random' (uniform accelerations).")
     sumo: SumoConfig = Field(default_factory=SumoConfig)
     network: NetworkConfig
     vehicles: VehiclesConfig = Field(default_factory=VehiclesConfig)
     env: EnvConfig = Field(default_factory=EnvConfig)
     idm: IDMConfig = Field(default_factory=IDMConfig)
+    sac: SACConfig = Field(default_factory=SACConfig, description="SAC hyper-parameters "
+                           "(learners/config.py; defaults: paper Table IV).")
     channel: ChannelConfig = Field(default_factory=ChannelConfig, description="The V2V channel "
                                    "(cosim/channel/config.py): radio model, packets, link slots, mode.")
     train: TrainConfig = Field(default_factory=TrainConfig)

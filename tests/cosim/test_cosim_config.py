@@ -48,7 +48,9 @@ def test_unknown_key_suggests_the_closest(tmp_path):
     path.write_text(yaml.safe_dump(data))
     (line,) = _errors(path)
     assert line.startswith(f"{path}: train.epocs: unknown key; did you mean 'epochs'?")
-    assert "allowed: epochs, checkpoint_every" in line
+    from cosim.config.schema import TrainConfig
+
+    assert f"(allowed: {', '.join(TrainConfig.model_fields)})" in line
 
 
 def test_unknown_top_level_section():

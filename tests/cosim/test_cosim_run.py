@@ -31,7 +31,7 @@ def _rows(out):
 
 
 def test_figure8_two_epochs(tmp_path):
-    _run("figure8.yaml", tmp_path, "train.epochs=2")
+    _run("figure8.yaml", tmp_path, "train.epochs=2", "learner=idm")
     rows = _rows(tmp_path)
     assert [r["epoch"] for r in rows] == ["0", "1"]
     for r in rows:
@@ -94,28 +94,28 @@ def test_resume_drops_rows_after_the_checkpoint_and_torn_lines(tmp_path):
 
 
 def test_finished_run_is_not_redone(tmp_path):
-    _run("figure8.yaml", tmp_path, "train.epochs=1", "env.horizon=50")
+    _run("figure8.yaml", tmp_path, "train.epochs=1", "env.horizon=50", "learner=idm")
     before = (tmp_path / "metrics.csv").stat().st_mtime_ns
-    result = _run("figure8.yaml", tmp_path, "train.epochs=1", "env.horizon=50")
+    result = _run("figure8.yaml", tmp_path, "train.epochs=1", "env.horizon=50", "learner=idm")
     assert (tmp_path / "metrics.csv").stat().st_mtime_ns == before
     assert "results:" in result.stdout
 
 
 def test_run_dir_with_other_config_is_refused(tmp_path):
-    _run("figure8.yaml", tmp_path, "train.epochs=1", "env.horizon=50")
-    result = _run("figure8.yaml", tmp_path, "train.epochs=1", "env.horizon=50", "seed=7", check=False)
+    _run("figure8.yaml", tmp_path, "train.epochs=1", "env.horizon=50", "learner=idm")
+    result = _run("figure8.yaml", tmp_path, "train.epochs=1", "env.horizon=50", "learner=idm", "seed=7", check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "different configuration (differs in: seed)" in result.stderr
     result = subprocess.run([sys.executable, "-m", "cosim", "run", str(SCENARIOS / "figure8.yaml"), "--out",
                              str(tmp_path), "--set", "train.epochs=1", "--set", "env.horizon=50", "--set",
-                             "seed=7", "--restart", "--no-progress"], capture_output=True, text=True)
+                             "learner=idm", "--set", "seed=7", "--restart", "--no-progress"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert len(_rows(tmp_path)) == 1
 
 
 @pytest.mark.parametrize("scenario", ["figure8.yaml", "merge.yaml"])
 def test_traci_backend_runs(tmp_path, scenario):
-    _run(scenario, tmp_path, "train.epochs=1", "env.horizon=100", "sumo.backend=traci")
+    _run(scenario, tmp_path, "train.epochs=1", "env.horizon=100", "sumo.backend=traci", "learner=idm")
     assert int(_rows(tmp_path)[0]["steps"]) == 100
 
 
@@ -132,7 +132,7 @@ def test_a_users_own_net_file_and_routes(tmp_path):
     routes = tmp_path / "mine.rou.xml"
     routes.write_bytes((src / "figure8.rou.xml").read_bytes())
     scenario = tmp_path / "mine.yaml"
-    scenario.write_text(f"name: mine\nnetwork:\n  net_file: mine.net.xml\n  routes: [mine.rou.xml]\n"
+    scenario.write_text(f"name: mine\nlearner: idm\nnetwork:\n  net_file: mine.net.xml\n  routes: [mine.rou.xml]\n"
                         f"env:\n  horizon: 100\ntrain:\n  epochs: 1\n")
     result = subprocess.run([sys.executable, "-m", "cosim", "run", str(scenario), "--out", str(tmp_path / "out"),
                              "--no-progress"], capture_output=True, text=True)

@@ -77,7 +77,7 @@ def _run_with_plugin(tmp_path, *sets):
     (tmp_path / "toy_radio_pkg.py").write_text(PLUGIN)
     out = tmp_path / "out"
     args = [sys.executable, "-m", "cosim", "run", str(SCENARIOS / "figure8.yaml"), "--out", str(out),
-            "--no-progress", "--set", "train.epochs=1", "--set", "env.horizon=100",
+            "--no-progress", "--set", "train.epochs=1", "--set", "env.horizon=100", "--set", "learner=idm",
             "--set", "channel.radio.model=toy_radio_pkg:ToyRadio"]
     for s in sets:
         args += ["--set", s]
