@@ -6,7 +6,7 @@ For each scenario and backend, in one run:
 * ``adapter`` : :meth:`SumoTraffic.step` + ``apply_accelerations`` (subscriptions, slot binding,
                 leader/follower reads, speed commands);
 * ``engine``  : a full epoch of the SimPy engine with the IDM controller (traffic and fleet
-                processes, observation, reward, metrics).
+                processes, V2V channel graph, observation, reward, metrics).
 
 Run:  python benchmarks/traffic.py [--steps 1500] [--repeat 3]
 """
@@ -14,17 +14,24 @@ Run:  python benchmarks/traffic.py [--steps 1500] [--repeat 3]
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 from pathlib import Path
 
-import numpy as np
+# benchmarks/learners.py is named like the package: keep this folder off the import path so that
+# ``import learners`` (via cosim.config) finds the package.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
-from cosim import seeding
-from cosim.config import load_config
-from cosim.controllers import idm_acceleration
-from cosim.experiment import make_controller
-from cosim.engine import Engine
-from cosim.traffic.sumo import SumoTraffic
+import numpy as np  # noqa: E402
+
+from cosim import seeding  # noqa: E402
+from cosim.config import load_config  # noqa: E402
+from cosim.controllers import idm_acceleration  # noqa: E402
+from cosim.experiment import make_controller, make_hooks  # noqa: E402
+from cosim.engine import Engine  # noqa: E402
+from cosim.traffic.sumo import SumoTraffic  # noqa: E402
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
@@ -34,7 +41,8 @@ def _best(fn, repeat: int) -> float:
 
 
 def bench(scenario: str, backend: str, steps: int, repeat: int) -> dict[str, float]:
-    cfg = load_config(SCENARIOS / f"{scenario}.yaml", [f"sumo.backend={backend}", f"env.horizon={steps}"])
+    cfg = load_config(SCENARIOS / f"{scenario}.yaml",
+                      [f"sumo.backend={backend}", f"env.horizon={steps}", "learner=idm", "env.warmup_steps=0"])
     with SumoTraffic(cfg.sumo, cfg.network, cfg.vehicles, cfg.env.n_agents) as traffic:
         def raw() -> float:
             traffic.reset(seeding.int_seed(cfg.seed, "epoch", 0, "sumo"))
@@ -52,7 +60,7 @@ def bench(scenario: str, backend: str, steps: int, repeat: int) -> dict[str, flo
                 state = traffic.step()
             return time.perf_counter() - start
 
-        engine = Engine(cfg, traffic, make_controller(cfg))
+        engine = Engine(cfg, traffic, make_controller(cfg), make_hooks(cfg))
 
         def full() -> float:
             start = time.perf_counter()
@@ -82,7 +90,7 @@ def main() -> None:
         print(f"{scenario}: libsumo is {lib['raw'] / tra['raw']:.1f}x faster than TraCI for raw steps, "
               f"{lib['engine'] / tra['engine']:.1f}x for full engine epochs")
         overhead = 1e6 * (1 / lib["engine"] - 1 / lib["adapter"])
-        print(f"{scenario}: SimPy engine + IDM + observation/reward add {overhead:.0f} us per step "
+        print(f"{scenario}: SimPy engine + V2V graph + IDM + observation/reward add {overhead:.0f} us per step "
               f"over the adapter (libsumo)")
 
 
