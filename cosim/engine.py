@@ -16,8 +16,8 @@ constant between traffic ticks. :class:`Hook` objects are the extension point fo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import simpy
@@ -42,7 +42,6 @@ class EpochContext:
     tick: simpy.Event
     step: int = 0
     channel: Channel | None = None  # set by the ChannelHook (cosim/v2v.py)
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class Hook:
