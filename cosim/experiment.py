@@ -31,6 +31,7 @@ from cosim.controllers import Controller, IDMController, RandomController
 from cosim.engine import Engine, EpochContext, Hook
 from cosim.traffic.sumo import SumoTraffic
 from cosim.v2v import ChannelHook
+from learners import atomic_torch_save
 
 CHECKPOINT_VERSION = 1
 
@@ -147,10 +148,8 @@ def prepare_run_dir(config: ScenarioConfig, out: Path, restart: bool = False) ->
 
 
 def save_checkpoint(path: Path, epochs_done: int, controller: Controller) -> None:
-    buf = io.BytesIO()
-    torch.save({"version": CHECKPOINT_VERSION, "epochs_done": epochs_done,
-                "controller": controller.state_dict()}, buf)
-    _atomic_write_bytes(path, buf.getvalue())
+    atomic_torch_save({"version": CHECKPOINT_VERSION, "epochs_done": epochs_done,
+                       "controller": controller.state_dict()}, path)
 
 
 def load_checkpoint(path: Path, controller: Controller) -> int:
