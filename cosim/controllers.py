@@ -1,71 +1,22 @@
 """What drives the CAVs: the controller interface and the built-in, non-learning controllers.
 
-A controller sees the fleet once per traffic tick, in the fleet process: it chooses one
-acceleration per agent slot (``act``) and then sees the transition that followed (``observe``),
-where a learning controller stores it and learns. Learning controllers live beside this module
+A controller (the contract is in ``cosim/contracts.py``) sees the fleet once per traffic tick,
+in the fleet process: it chooses one acceleration per agent slot (``act``) and then sees the
+transition that followed (``observe``), where a learning controller stores it and learns. Learning controllers live beside this module
 (``cosim/sac_controller.py``); ``idm`` and ``random`` keep the loop running end to end without
 any learning and serve as baselines.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
 import numpy as np
 
 from cosim import seeding
 from cosim.config.schema import IDMConfig
+from cosim.contracts import Controller, EpochContext, Transition
 from cosim.traffic.sumo import TrafficState
 
-if TYPE_CHECKING:
-    from cosim.engine import EpochContext
-
-
-@dataclass
-class Transition:
-    """One fleet step, for every slot: (s, a, r, s') and how it ended.
-
-    ``valid[i]`` is True when slot i held the same vehicle before and after the step, i.e. the
-    transition belongs to one trajectory (in Merge a slot's vehicle can leave and another enter).
-    ``next_active[i]`` is True when slot i holds a vehicle after the step. ``terminated`` is a
-    true end (collision); ``truncated`` is the horizon T, which a learner should bootstrap through.
-    """
-
-    obs: np.ndarray
-    actions: np.ndarray
-    reward: float
-    next_obs: np.ndarray
-    terminated: bool
-    truncated: bool
-    valid: np.ndarray
-    next_active: np.ndarray
-
-
-class Controller(ABC):
-    """Chooses the accelerations of all agent slots; may learn from what follows."""
-
-    def begin_epoch(self, ctx: EpochContext) -> None:
-        """Called once before an epoch's first action (the SimPy environment is new)."""
-
-    @abstractmethod
-    def act(self, obs: np.ndarray, state: TrafficState) -> np.ndarray:
-        """Accelerations [N] in m/s^2 for the next step (rows of inactive slots are ignored)."""
-
-    def observe(self, transition: Transition) -> None:
-        """See the outcome of the last action (store it, learn)."""
-
-    def end_epoch(self) -> dict[str, float]:
-        """Metric columns this controller adds to the epoch's row."""
-        return {}
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume exactly after the last finished epoch."""
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what ``state_dict`` returned."""
+__all__ = ["Controller", "Transition", "IDMController", "RandomController", "idm_acceleration"]
 
 
 class IDMController(Controller):

@@ -11,51 +11,22 @@ the state ``reset`` returned). Two processes run in lockstep (DESIGN.md, "Time a
 
 Anything truly asynchronous (a communication round, a transfer) is its own process in
 ``ctx.env``, started by a controller or hook; it sees vehicle positions that are piecewise
-constant between traffic ticks. :class:`Hook` objects are the extension point for the rest.
+constant between traffic ticks. :class:`Hook` objects are the extension point for the rest
+(the contracts and the order of calls within a tick are in ``cosim/contracts.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import simpy
 
 from cosim import seeding
-from cosim.channel import Channel
 from cosim.config.schema import ScenarioConfig
-from cosim.controllers import Controller, Transition
+from cosim.contracts import Controller, EpochContext, Hook, Transition
 from cosim.traffic.observation import observe, reward
 from cosim.traffic.sumo import SumoTraffic, TrafficState
-
-
-@dataclass
-class EpochContext:
-    """What the processes of one epoch share."""
-
-    env: simpy.Environment
-    epoch: int
-    config: ScenarioConfig
-    traffic: SumoTraffic
-    state: TrafficState
-    tick: simpy.Event
-    step: int = 0
-    channel: Channel | None = None  # set by the ChannelHook (cosim/v2v.py)
-
-
-class Hook:
-    """An extension point of the engine; override what you need (the channel is one)."""
-
-    def begin_epoch(self, ctx: EpochContext) -> None:
-        """Before the epoch's first action; ``ctx.env`` is the epoch's fresh SimPy environment."""
-
-    def after_traffic_step(self, ctx: EpochContext) -> None:
-        """Right after each SUMO step, before the fleet sees ``ctx.state``."""
-
-    def end_epoch(self, ctx: EpochContext) -> dict[str, float]:
-        """Metric columns this hook adds to the epoch's row."""
-        return {}
 
 
 class EpochRecorder:
@@ -154,6 +125,8 @@ class Engine:
         state = ctx.state
         obs = observe(state.slots, length, vmax)
         while True:
+            for hook in self.hooks:
+                hook.before_act(ctx)
             actions = self.controller.act(obs, state)
             self.traffic.apply_accelerations(actions)
             before = state.slots
@@ -174,4 +147,20 @@ class Engine:
                 self.on_step(ctx)
             if terminated or truncated:
                 return
+            for hook in self.hooks:
+                hook.after_fleet_step(ctx)
+            yield from _settle(ctx.env)
             obs = next_obs
+
+
+def _settle(env: simpy.Environment, limit: int = 100_000):
+    """Let every event scheduled at the current instant run before the caller goes on.
+
+    Zero-time work started in this tick (e.g. a transfer over an ideal channel) then completes
+    before the fleet acts, as if it took no time at all.
+    """
+    for _ in range(limit):
+        if env.peek() != env.now:
+            return
+        yield env.timeout(0)
+    raise RuntimeError(f"more than {limit} zero-time steps at t={env.now}: a process never lets time advance")

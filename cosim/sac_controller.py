@@ -19,20 +19,17 @@ policy updates, Algorithm 1 line 22).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from cosim import seeding
 from cosim.config.schema import ScenarioConfig
-from cosim.controllers import Controller, Transition
+from cosim.contracts import Controller, EpochContext, Transition
 from cosim.traffic.observation import OBS_DIM
 from cosim.traffic.sumo import TrafficState
 from learners import SACFleet, tune_malloc
-
-if TYPE_CHECKING:
-    from cosim.engine import EpochContext
 
 STAT_COLUMNS = ("critic_loss", "q_mean", "policy_loss", "entropy", "alpha", "alpha_loss")
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from cosim import seeding
 from cosim.channel import Channel
-from cosim.engine import EpochContext, Hook
+from cosim.contracts import EpochContext, Hook
 
 
 class ChannelHook(Hook):
