@@ -124,6 +124,15 @@ class FleetReplayBuffer:
         a = agents.view(-1, 1)
         return ReplayBatch(*(getattr(self, name)[a, idx] for name in FIELDS))
 
+    def recent_reward_sums(self, window: int) -> Tensor:
+        """Sum of each agent's last ``window`` stored rewards (fewer if its buffer holds fewer):
+        the reward buffer R_i of RS-PPS (PPS-QMIX, Section 4.2). ``[N]``."""
+        k = torch.arange(1, min(int(window), self.capacity) + 1, device=self.device)
+        idx = (self.ptr.unsqueeze(1) - k) % self.capacity  # [N, window], newest first
+        present = k.unsqueeze(0) <= self.size.unsqueeze(1)
+        values = self.reward.gather(1, idx)
+        return torch.where(present, values, torch.zeros_like(values)).sum(dim=1)
+
     @torch.no_grad()
     def clear(self, mask=None) -> None:
         """Forget the transitions of the masked agents (all if None)."""

@@ -1,0 +1,340 @@
+"""Policy mixing for decentralised federated SAC: segments, the MERL advantage, the Fisher form,
+the mixing bound, and the mixing rules (RSM-MASAC, Yu et al., Section V-A; Algorithm 2).
+
+Vocabulary. Agent i has policy parameters theta (a flat vector, ``learners.policy``). A
+*referential policy* theta~ is assembled from what neighbours sent: P segments of their flat
+vectors (eqs. 16-17) or a neighbour's whole vector. A *rule* decides the mixture metric zeta of
+
+    theta <- theta + zeta (theta~ - theta)                                   (eq. 10)
+
+- ``average``: the running mean of theta and the referential policies of one round: the k-th
+  one mixed in a round gets zeta = 1 / (k + 1), so after all of them theta is
+  (theta + sum_k theta~_k) / (kappa + 1) (naive decentralised FL, eq. 1 of the literature
+  review) when nothing else moved theta in between;
+- ``fixed``: a constant zeta (DRL-DE uses 0.5);
+- ``regulated``: Theorem 2. Mix only if the MERL advantage A+ (eq. 19) is > 0, with
+  zeta = min(safety * sqrt(2 A+ / (C q)), zeta_max), C = 2 eps gamma / (1 - gamma)^2 (eq. 13/15)
+  and q = (theta~ - theta)^T F(theta) (theta~ - theta) (eq. 20);
+- ``reward_weighted``: RS-PPS (PPS-QMIX, Section 4.2): a running mean weighted by each
+  policy's reward buffer R (sum of its recent rewards): the referential policy of weight R~ gets
+  zeta = R~ / (W + R~), W = the agent's own R plus those already mixed in this round.
+
+Whatever the rule, a replica whose theta~, A+, q or zeta is not finite is never mixed (counted
+in ``MixResult.nonfinite``). Only parameters in the *shared* mask are exchanged and mixed
+(PP-PPS keeps a personalised part).
+
+Everything is batched: B replicas (each of a different agent) go through one call.
+This module imports nothing of SimPy, SUMO or ``cosim``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import torch
+from torch import Tensor
+
+from .nets import LayerSlice
+from .policy import PolicySpec, policy_distribution, policy_log_prob, policy_sample
+
+MixRuleName = Literal["average", "fixed", "regulated", "reward_weighted"]
+MIX_RULES: tuple[str, ...] = ("average", "fixed", "regulated", "reward_weighted")
+
+
+# ============================================================================ segments (16, 17)
+def segment_bounds(length: int, parts: int) -> list[tuple[int, int]]:
+    """Uniform partition of a vector of ``length`` into ``parts`` non-overlapping segments
+    (eq. 16): the first ``length % parts`` segments are one element longer (as
+    ``numpy.array_split``). Returns ``[(start, stop), ...]``."""
+    if not isinstance(parts, int) or parts < 1:
+        raise ValueError(f"parts must be an integer >= 1, got {parts!r}")
+    if length < parts:
+        raise ValueError(f"cannot cut {length} parameters into {parts} non-empty segments")
+    base, extra = divmod(length, parts)
+    bounds, start = [], 0
+    for p in range(parts):
+        stop = start + base + (1 if p < extra else 0)
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+def split_segments(vec: Tensor, parts: int) -> list[Tensor]:
+    """The ``parts`` segments of a flat vector (eq. 16), as views."""
+    return [vec[..., a:b] for a, b in segment_bounds(vec.shape[-1], parts)]
+
+
+def reconstruct(segments: Sequence[Tensor]) -> Tensor:
+    """The referential vector from its segments in order, each from any agent (eq. 17)."""
+    return torch.cat(list(segments), dim=-1)
+
+
+def shared_mask(layout: Sequence[LayerSlice], shared: str | Sequence[str]) -> Tensor:
+    """Boolean mask over the flat policy vector of the parameters that are exchanged and mixed.
+
+    ``shared``: ``"all"``; ``"except_first"`` (every tensor but the first hidden layer's weight
+    and bias: PP-PPS keeps the input representation personal); or a list of layer names such as
+    ``["fc2", "mean", "log_std"]`` (a name matches ``<name>.weight`` and ``<name>.bias``).
+    """
+    d = layout[-1].stop
+    mask = torch.zeros(d, dtype=torch.bool)
+    layers = [s.name.rsplit(".", 1)[0] for s in layout]
+    if shared == "all":
+        names = set(layers)
+    elif shared == "except_first":
+        names = set(layers) - {layers[0]}
+    else:
+        names = set(shared)
+        unknown = sorted(names - set(layers))
+        if unknown:
+            raise ValueError(f"unknown layer(s) {unknown}; the policy has {sorted(set(layers), key=layers.index)}")
+    for s, layer in zip(layout, layers):
+        if layer in names:
+            mask[s.start : s.stop] = True
+    if not bool(mask.any()):
+        raise ValueError("no parameter is shared")
+    return mask
+
+
+# ============================================================================ eq. 19, eq. 13
+def merl_advantage(
+    spec: PolicySpec,
+    theta: Tensor,
+    theta_ref: Tensor,
+    obs: Tensor,
+    actions: Tensor,
+    behaviour_log_prob: Tensor,
+    min_q: Tensor,
+    alpha: Tensor,
+    noise: Tensor,
+    ratio_clip: float = 10.0,
+) -> tuple[Tensor, Tensor]:
+    """MERL advantage A+ of theta~ over theta (eq. 19) and eps of eq. (13), for B replicas.
+
+    Args:
+        theta, theta_ref: ``[B, d]`` current and referential policies.
+        obs, actions, behaviour_log_prob: ``[B, M, obs_dim]``, ``[B, M, A]`` (scaled),
+            ``[B, M]``: M transitions of the agent's own replay buffer with log mu(a_t|s_t)
+            of the policy that collected them.
+        min_q: ``[B, M]`` min(Q1, Q2)(s_t, a_t) of the agent's critics.
+        alpha: ``[B]`` temperatures.
+        noise: ``[B, K, M, A]`` standard normal draws for the entropy estimates.
+        ratio_clip: importance ratios pi/mu are truncated at this value (as Retrace's and
+            IMPALA's truncated weights) before the difference is taken: replay actions that
+            the current policy finds far likelier than their behaviour policy did would
+            otherwise dominate the mean with weights of 1e3 and more. Both ratios are computed
+            in log space, exp(min(log pi - log mu, log c)); the tanh Jacobian cancels there
+            because a_t is the same under pi, pi~ and mu.
+
+    The entropy H(pi(.|s)) of a tanh-Gaussian has no closed form; it is estimated as
+    -mean_k log pi(a_k|s) over K reparameterised samples, with the *same* noise for pi and
+    pi~ (common random numbers keep the difference H~ - H low-variance; the action-scaling
+    constant cancels in it).
+
+    Returns ``(A+[B], eps[B])`` where the per-state term is
+    ``(w~_t - w_t) Q_t + alpha (H~(s_t) - H(s_t))``, A+ its mean and eps its largest absolute
+    value over the M states (the sample estimate of eq. 13's max over states).
+    """
+    b, m = obs.shape[0], obs.shape[1]
+    both = torch.cat([theta, theta_ref], dim=0)  # one batched pass for pi and pi~
+    obs2 = torch.cat([obs, obs], dim=0)
+    logp = policy_log_prob(both, obs2, torch.cat([actions, actions], dim=0), spec)  # [2B, M]
+    log_c = math.log(ratio_clip)
+    ratios = torch.exp(torch.clamp(logp - torch.cat([behaviour_log_prob] * 2, 0).to(logp.dtype), max=log_c))
+    ratio_pi, ratio_ref = ratios[:b], ratios[b:]
+
+    k = noise.shape[1]
+    obs_k = obs.unsqueeze(1).expand(b, k, m, obs.shape[-1]).reshape(b, k * m, -1)
+    noise_k = noise.reshape(b, k * m, -1)
+    _, logp_k = policy_sample(both, torch.cat([obs_k, obs_k], 0), torch.cat([noise_k, noise_k], 0), spec)
+    entropy = -logp_k.view(2 * b, k, m).mean(dim=1)  # [2B, M]
+    term = (ratio_ref - ratio_pi) * min_q.to(logp.dtype) + alpha.to(logp.dtype).view(b, 1) * (entropy[b:] - entropy[:b])
+    return term.mean(dim=1), term.abs().amax(dim=1)
+
+
+def penalty_coefficient(eps: Tensor, gamma: float) -> Tensor:
+    """C = 2 eps gamma / (1 - gamma)^2 (eq. 15)."""
+    return 2.0 * eps * gamma / (1.0 - gamma) ** 2
+
+
+# ============================================================================ eq. 20
+def fisher_quadratic_form(spec: PolicySpec, theta: Tensor, v: Tensor, obs: Tensor) -> Tensor:
+    """q = v^T F(theta) v for B policies, without forming the d x d Fisher matrix (eq. 20).
+
+    For a diagonal Gaussian head with outputs mu(s), log sigma(s) the Fisher of the action
+    distribution is diag(1/sigma^2) in mu and 2 in log sigma, so with the Jacobian-vector
+    products J_mu v and J_logsigma v (one forward-mode ``torch.func.jvp`` over all M states):
+
+        q = mean_s sum_k [ (J_mu v)_k^2 / sigma_k^2 + 2 (J_logsigma v)_k^2 ].
+
+    The tanh squashing is a bijection of the action and leaves the Fisher unchanged. Cost
+    O(M d) time, O(d) memory. ``theta, v: [B, d]``, ``obs: [B, M, obs_dim]`` -> ``[B]``.
+    """
+
+    def head(flat: Tensor) -> tuple[Tensor, Tensor]:
+        return policy_distribution(flat, obs, spec)
+
+    (_, log_std), (d_mean, d_log_std) = torch.func.jvp(head, (theta,), (v.to(theta.dtype),))
+    per_state = (d_mean.square() * torch.exp(-2.0 * log_std) + 2.0 * d_log_std.square()).sum(-1)
+    return per_state.mean(dim=-1)
+
+
+def mixing_bound(advantage: Tensor, eps: Tensor, q: Tensor, gamma: float) -> Tensor:
+    """Upper bound of zeta in Theorem 2: sqrt(2 A+ / (C q)); +inf where C q = 0 (no penalty)."""
+    cq = penalty_coefficient(eps, gamma) * q
+    bound = torch.sqrt(2.0 * advantage / cq)
+    return torch.where(cq > 0, bound, torch.full_like(bound, math.inf))
+
+
+# ============================================================================ rules
+@dataclass(frozen=True)
+class MixConfig:
+    """How a referential policy is mixed into an agent's policy.
+
+    - ``rule``: one of ``MIX_RULES`` (see the module docstring).
+    - ``zeta``: the constant of ``fixed`` (DRL-DE: 0.5).
+    - ``safety``, ``zeta_max``: ``regulated`` takes zeta = min(safety * bound, zeta_max)
+      ("marginally below the upper bound", Algorithm 2 line 10; the authors capped at 0.8).
+    - ``samples``: M, transitions of the agent's own buffer per estimate of A+ (Table IV: 50).
+    - ``ratio_clip``: truncation of the importance ratios of eq. (19).
+    - ``entropy_samples``: K reparameterised actions per state for the entropy estimates.
+    """
+
+    rule: MixRuleName = "regulated"
+    zeta: float = 0.5
+    safety: float = 0.9
+    zeta_max: float = 0.8
+    samples: int = 50
+    ratio_clip: float = 10.0
+    entropy_samples: int = 4
+
+    def __post_init__(self) -> None:
+        if self.rule not in MIX_RULES:
+            raise ValueError(f"rule must be one of {MIX_RULES}, got {self.rule!r}")
+        for name, lo, hi in (("zeta", 0.0, 1.0), ("safety", 0.0, 1.0), ("zeta_max", 0.0, 1.0)):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and lo < value <= hi):
+                raise ValueError(f"{name} must be in ({lo}, {hi}], got {value!r}")
+        for name in ("samples", "entropy_samples"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not (isinstance(self.ratio_clip, (int, float)) and math.isfinite(self.ratio_clip) and self.ratio_clip >= 1):
+            raise ValueError(f"ratio_clip must be a finite number >= 1, got {self.ratio_clip!r}")
+
+
+@dataclass
+class MixResult:
+    """Per replica (``[B]`` each): whether it was mixed and with what.
+
+    ``zeta`` is the metric applied (0 where not mixed); ``advantage`` and ``bound`` are A+ and
+    the Theorem 2 bound (NaN for rules that do not compute them); ``nonfinite`` marks replicas
+    skipped because theta~, A+, q or zeta was not finite.
+    """
+
+    theta: Tensor
+    mixed: Tensor
+    zeta: Tensor
+    advantage: Tensor
+    bound: Tensor
+    nonfinite: Tensor
+
+
+@dataclass
+class RegulatedInputs:
+    """What the ``regulated`` rule needs besides the two parameter vectors (see
+    :func:`merl_advantage`): M replay samples of each agent, its critics' min Q there, its
+    temperature, entropy noise, and the discount gamma."""
+
+    obs: Tensor
+    actions: Tensor
+    behaviour_log_prob: Tensor
+    min_q: Tensor
+    alpha: Tensor
+    noise: Tensor
+    gamma: float
+
+
+def mix(
+    config: MixConfig,
+    spec: PolicySpec,
+    theta: Tensor,
+    theta_ref: Tensor,
+    *,
+    mixed_before: Tensor | None = None,
+    weight_self: Tensor | None = None,
+    weight_ref: Tensor | None = None,
+    regulated: RegulatedInputs | None = None,
+) -> MixResult:
+    """Mix B referential policies ``theta_ref[B, d]`` into ``theta[B, d]`` with ``config.rule``.
+
+    ``theta_ref`` holds the agent's own values outside the shared mask, so only shared
+    parameters move. Rule inputs: ``average`` needs ``mixed_before[B]`` (referential policies
+    already mixed by that agent in this round); ``reward_weighted`` needs ``weight_self[B]``
+    (the agent's own R plus those already mixed this round) and ``weight_ref[B]``;
+    ``regulated`` needs ``regulated``. Returns the new parameters and what happened.
+    """
+    b = theta.shape[0]
+    dtype = theta.dtype
+    nan = torch.full((b,), math.nan, dtype=dtype)
+    advantage, bound = nan.clone(), nan.clone()
+    v = theta_ref - theta
+    finite_ref = torch.isfinite(theta_ref).all(dim=1)
+    v = torch.where(finite_ref.unsqueeze(1), v, torch.zeros_like(v))
+    if config.rule == "average":
+        if mixed_before is None:
+            raise ValueError("the average rule needs mixed_before")
+        zeta = 1.0 / (mixed_before.to(dtype) + 2.0)
+    elif config.rule == "fixed":
+        zeta = torch.full((b,), float(config.zeta), dtype=dtype)
+    elif config.rule == "reward_weighted":
+        if weight_self is None or weight_ref is None:
+            raise ValueError("the reward_weighted rule needs weight_self and weight_ref")
+        ws, wr = weight_self.to(dtype), weight_ref.to(dtype)
+        total = ws + wr
+        zeta = torch.where(total > 0, wr / total, torch.full_like(total, 0.5))
+        zeta = torch.where(torch.isfinite(total), zeta, torch.full_like(total, math.nan))
+    else:
+        if regulated is None:
+            raise ValueError("the regulated rule needs RegulatedInputs")
+        r = regulated
+        safe_ref = torch.where(finite_ref.unsqueeze(1), theta_ref, theta)
+        advantage, eps = merl_advantage(spec, theta, safe_ref, r.obs, r.actions, r.behaviour_log_prob,
+                                        r.min_q, r.alpha, r.noise, config.ratio_clip)
+        zeta = torch.zeros(b, dtype=dtype)
+        positive = (advantage > 0) & torch.isfinite(advantage) & finite_ref
+        rows = positive.nonzero().squeeze(1)
+        if rows.numel():  # Algorithm 2, lines 7-10: the Fisher form only where A+ > 0
+            q = fisher_quadratic_form(spec, theta[rows], v[rows], r.obs[rows])
+            bnd = mixing_bound(advantage[rows], eps[rows], q, r.gamma)
+            bound[rows] = bnd
+            z = torch.clamp(config.safety * bnd, max=config.zeta_max)
+            zeta[rows] = torch.where(torch.isfinite(q), z, torch.full_like(z, math.nan))
+        zeta = torch.where(torch.isfinite(advantage), zeta, torch.full_like(zeta, math.nan))
+    nonfinite = ~finite_ref | ~torch.isfinite(zeta)
+    mixed = ~nonfinite & (zeta > 0)
+    zeta = torch.where(mixed, zeta, torch.zeros_like(zeta))
+    new = theta + zeta.unsqueeze(1) * v
+    return MixResult(new, mixed, zeta, advantage, bound, nonfinite)
+
+
+def fleet_regulated_inputs(fleet, agents: Sequence[int], generators: Sequence[torch.Generator],
+                           config: MixConfig) -> RegulatedInputs:
+    """The ``regulated`` rule's inputs for ``agents`` of a ``SACFleet`` (Algorithm 2, line 5):
+    ``config.samples`` transitions drawn from each agent's own replay buffer with that agent's
+    ``generators[k]`` (a stream of the caller's, so mixing never shifts the agent's training
+    randomness), the agent's min(Q1, Q2) there, its alpha, and the entropy noise (same stream)."""
+    batches = [fleet.sample_transitions(a, config.samples, g) for a, g in zip(agents, generators)]
+    obs = torch.stack([b.obs for b in batches])
+    actions = torch.stack([b.action for b in batches])
+    log_mu = torch.stack([b.log_prob for b in batches])
+    noise = torch.stack([
+        torch.randn(config.entropy_samples, config.samples, fleet.act_dim, generator=g, dtype=fleet.dtype)
+        for g in generators
+    ])
+    idx = list(agents)
+    with torch.no_grad():
+        q = fleet.min_q(obs, actions, agents=idx)
+    return RegulatedInputs(obs, actions, log_mu, q, fleet.alpha[idx], noise, fleet.config.gamma)
