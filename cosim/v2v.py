@@ -39,7 +39,7 @@ class ChannelHook(Hook):
         self.updates += 1
 
     def end_epoch(self, ctx: EpochContext) -> dict[str, float]:
-        ctx.channel.cancel_all()
+        ctx.channel.close()
         n = max(self.updates, 1)
         return {"v2v_mean_links": self.links_sum / n, "v2v_mean_degree": self.degree_sum / n,
                 **ctx.channel.metrics()}

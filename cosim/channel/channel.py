@@ -13,6 +13,7 @@ Time model (DESIGN.md, "Time and processes"):
   An update that removes the edge (out of range, or a vehicle gone) fails the transfer at that
   moment. The request holds no slot (a short control message).
 - ``ideal`` mode: zero time, no loss, but the pair must be neighbours at request time.
+- :meth:`Channel.close` (end of an epoch) cancels what is in flight and records it.
 
 Randomness: two streams spawned from the given Generator, one for the radio model (the graph)
 and one for packet losses, so the sequence of graphs does not depend on the traffic of
@@ -219,6 +220,18 @@ class Channel:
             else:
                 continue
             count += 1
+        return count
+
+    def close(self) -> int:
+        """Cancel every transfer in flight and let them finish now, so that their results are
+        recorded (``transfers_cancelled``) and the accounting of the epoch is closed. Call it
+        outside any SimPy process (e.g. after ``env.run`` returned). Returns how many were
+        cancelled."""
+        count = self.cancel_all()
+        while self._active and self.env.peek() <= self.env.now:
+            self.env.step()  # interrupts and not-yet-started transfers run at this instant
+        if self._active:
+            raise RuntimeError(f"{len(self._active)} transfers still in flight after close()")
         return count
 
     def _slot(self, node: int) -> simpy.Resource:

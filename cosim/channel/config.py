@@ -3,7 +3,7 @@
 Example (YAML)::
 
     channel:
-      mode: async            # async | sync | ideal
+      mode: simulated        # simulated | ideal
       radio:
         model: unit_disk     # a registered name, an entry point, or package.module:Class
         params: {range_m: 400, prr: 0.8}
@@ -25,7 +25,7 @@ import radio_models
 
 __all__ = ["ChannelConfig", "RadioConfig", "ChannelMode"]
 
-ChannelMode = Literal["async", "sync", "ideal"]
+ChannelMode = Literal["simulated", "ideal"]
 
 
 class RadioConfig(BaseModel):
@@ -91,13 +91,12 @@ class ChannelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: ChannelMode = Field(
-        default="async",
+        default="simulated",
         description=(
-            "async: transfers take simulated time, can be lost and compete for link slots while "
-            "agents keep learning (default). sync: the same transfers, but the protocol layer "
-            "makes every agent wait for the round (the paper's rounds). ideal: transfers take "
-            "zero time and are never lost; range still applies at request time (the paper's "
-            "premise)."
+            "simulated: transfers take airtime, can be lost and compete for link slots "
+            "(default). ideal: transfers take zero time and are never lost; range still applies "
+            "at request time (the paper's premise). Whether agents wait for a communication "
+            "round is not a property of the channel: see comm.mode."
         ),
     )
     radio: RadioConfig = Field(
@@ -161,4 +160,9 @@ class ChannelConfig(BaseModel):
     @field_validator("mode", mode="before")
     @classmethod
     def _lower_mode(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
+        if isinstance(value, str):
+            value = value.lower()
+            if value in ("async", "sync"):
+                raise ValueError(f"'{value}' is no longer a channel mode: round timing moved to "
+                                 f"comm.mode ({value}); channel.mode is 'simulated' or 'ideal'")
+        return value

@@ -153,7 +153,12 @@ class ChannelStats:
         return out
 
     def metrics(self) -> dict[str, float | int]:
-        """Flat metrics for a per-epoch CSV row (the same keys every time)."""
+        """Flat metrics for a per-epoch CSV row (the same keys every time).
+
+        Every started transfer ends in exactly one of ``transfers_ok``, ``transfers_failed``
+        (split by cause in ``transfers_failed_<cause>``) and ``transfers_cancelled`` (cut short
+        by :meth:`Channel.close`/``cancel_all``, e.g. at the end of an epoch).
+        """
         packets = self.payload_packets + self.request_packets
         lost = self.payload_packets_lost + self.request_packets_lost
         lat = np.asarray(self.latencies_s, dtype=float)
@@ -169,10 +174,12 @@ class ChannelStats:
             "channel_request_packets": int(self.request_packets),
             "transfers_started": int(self.transfers_started),
             "transfers_ok": int(self.transfers_ok),
-            "transfers_failed": int(sum(self.failures.values())),
+            "transfers_failed": int(sum(n for c, n in self.failures.items() if c is not FailureCause.CANCELLED)),
+            "transfers_cancelled": int(self.failures[FailureCause.CANCELLED]),
         }
         for cause in FailureCause:
-            out[f"transfers_failed_{cause.value}"] = int(self.failures[cause])
+            if cause is not FailureCause.CANCELLED:
+                out[f"transfers_failed_{cause.value}"] = int(self.failures[cause])
         out["transfer_latency_mean_s"] = float(lat.mean()) if lat.size else float("nan")
         out["transfer_latency_p95_s"] = float(np.percentile(lat, 95)) if lat.size else float("nan")
         out["transfer_latency_max_s"] = float(lat.max()) if lat.size else float("nan")

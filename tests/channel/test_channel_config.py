@@ -21,7 +21,7 @@ def error_of(data) -> tuple[str, str]:
 
 def test_defaults_from_paper_and_reference():
     cfg = Scenario().channel
-    assert cfg.mode == "async"
+    assert cfg.mode == "simulated"
     assert cfg.payload_bytes == 4480
     assert cfg.request_bytes == 64
     assert cfg.per_packet_overhead_s == pytest.approx(40e-6)
@@ -47,7 +47,7 @@ def test_yaml_like_mapping_and_bare_radio_name():
     assert cfg.mode == "ideal" and cfg.radio.params == {"range_m": 400, "prr": 0.6}
     assert cfg.radio.create_model().prr == 0.6
     assert Scenario(channel={"radio": "tr37885_highway"}).channel.radio == RadioConfig(model="tr37885_highway")
-    assert Scenario(channel={"mode": "SYNC"}).channel.mode == "sync"
+    assert Scenario(channel={"mode": "IDEAL"}).channel.mode == "ideal"
 
 
 def test_every_field_has_a_description():
@@ -80,6 +80,8 @@ def test_unknown_keys_rejected(data, loc):
         ("antenna_height_m", 0),
         ("antenna_height_m", 20),
         ("mode", "lossy"),
+        ("mode", "sync"),
+        ("mode", "async"),
         ("max_retries", 1.5),
     ],
 )

@@ -301,13 +301,19 @@ def test_ideal_mode_is_instantaneous_and_lossless_but_range_applies():
     assert ch.metrics()["channel_packets_lost"] == 0
 
 
-def test_sync_mode_transfers_like_async():
-    results = {}
-    for mode in ("async", "sync"):
-        env, ch = make({"prr": 0.7}, mode=mode, seed=9)
-        line(ch, [0, 50])
-        results[mode] = run(env, ch.pull(0, 1, payload(8 * PKT_BITS)))
-    assert results["async"] == results["sync"]
+def test_close_records_cancelled_transfers_and_closes_the_accounting():
+    env, ch = make({"prr": 0.7}, seed=9, max_parallel_links=1)
+    line(ch, [0, 50, 80])
+    procs = [ch.pull(0, 1, payload(20 * PKT_BITS)), ch.pull(2, 1, payload(20 * PKT_BITS))]
+    env.run(until=0.01)  # both in flight: one sending, one queued for node 1's slot
+    late = ch.pull(1, 2, payload(PKT_BITS))  # not started yet
+    assert ch.close() == 3
+    assert ch.transfers_in_flight == 0 and all(not p.is_alive for p in procs + [late])
+    assert env.now == 0.01  # closing takes no simulated time
+    m = ch.metrics()
+    assert m["transfers_cancelled"] == 3 and m["transfers_failed"] == 0
+    assert m["transfers_started"] == m["transfers_ok"] + m["transfers_failed"] + m["transfers_cancelled"]
+    assert "transfers_failed_cancelled" not in m
 
 
 def scenario(seed, prr=0.6):
@@ -394,7 +400,7 @@ def test_invariants_under_churn():
     for res in ch._slots.values():
         assert res.count == 0 and len(res.queue) == 0
     m = ch.metrics()
-    assert m["transfers_started"] == len(procs) == m["transfers_ok"] + m["transfers_failed"]
+    assert m["transfers_started"] == len(procs) == m["transfers_ok"] + m["transfers_failed"] + m["transfers_cancelled"]
     causes = {p.value.cause for p in procs}
     assert {None, FailureCause.TIMEOUT, FailureCause.CANCELLED, FailureCause.NODE_LEFT} <= causes
     assert sum(p.value.packets_sent for p in procs) == m["channel_packets"]
