@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from cosim.channel.config import ChannelConfig
+from cosim.config.comm import CommConfig
 from learners import SACConfig
 from pydantic import (
     AfterValidator,
@@ -180,4 +181,20 @@ class ScenarioConfig(StrictModel):
                            "(learners/config.py; defaults: paper Table IV).")
     channel: ChannelConfig = Field(default_factory=ChannelConfig, description="The V2V channel "
                                    "(cosim/channel/config.py): radio model, packets, link slots, mode.")
+    comm: CommConfig = Field(default_factory=CommConfig, description="CommMix rounds "
+                             "(cosim/config/comm.py): method, exchange, rule, timing; used by "
+                             "learner 'sac' (other learners do not communicate).")
     train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @field_validator("comm")
+    @classmethod
+    def _shared_layers_exist(cls, comm: CommConfig, info: ValidationInfo) -> CommConfig:
+        sac = info.data.get("sac")
+        if sac is None or isinstance(comm.shared_layers, str):
+            return comm
+        layers = [f"fc{k}" for k in range(len(sac.hidden))] + ["mean", "log_std"]
+        unknown = [name for name in comm.shared_layers if name not in layers]
+        if unknown or not comm.shared_layers:
+            raise ValueError(f"shared_layers: unknown layer(s) {unknown} (the policy has "
+                             f"{', '.join(layers)}; or use all, except_first)")
+        return comm
