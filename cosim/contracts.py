@@ -106,6 +106,10 @@ class Hook:
         """Metric columns this hook adds to the epoch's row."""
         return {}
 
+    def artifacts(self) -> dict[str, str]:
+        """Files (name -> text) this hook keeps up to date in the run directory."""
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         """What the hook carries from one epoch to the next (saved in checkpoints)."""
         return {}

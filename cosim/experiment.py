@@ -6,6 +6,7 @@ Run directory::
     metrics.csv      one row per finished epoch (deterministic: same config + seed => same file)
     timing.csv       wall-clock seconds per epoch (machine dependent, hence kept apart)
     checkpoint.pt    state after the last checkpointed epoch (written atomically)
+    comm_*.csv       CommMix's N x N matrices, cumulative up to the last checkpoint
 
 Running again into the same directory resumes after the last checkpoint: rows of epochs after
 it are dropped and recomputed, so a run killed at any moment ends with the same files as an
@@ -27,8 +28,11 @@ import yaml
 from tqdm import tqdm
 
 from cosim.config import ScenarioConfig, dump_config
-from cosim.controllers import Controller, IDMController, RandomController
-from cosim.engine import Engine, EpochContext, Hook
+from cosim.contracts import Controller, EpochContext, Hook
+from cosim.controllers import IDMController, RandomController
+from cosim.engine import Engine
+from cosim.commmix import MATRIX_FILES, CommMix
+from cosim.sac_controller import SACController
 from cosim.traffic.sumo import SumoTraffic
 from cosim.v2v import ChannelHook
 from learners import atomic_torch_save
@@ -47,15 +51,16 @@ def make_controller(config: ScenarioConfig) -> Controller:
     if config.learner == "random":
         return RandomController(config.env.accel_range, config.seed)
     if config.learner == "sac":
-        from cosim.sac_controller import SACController
-
         return SACController(config)
     raise ValueError(f"unknown learner {config.learner!r}")
 
 
-def make_hooks(config: ScenarioConfig) -> list[Hook]:
-    """The engine hooks of a run: the V2V channel."""
-    return [ChannelHook()]
+def make_hooks(config: ScenarioConfig, controller: Controller) -> list[Hook]:
+    """The engine hooks of a run: the V2V channel, then CommMix when SAC agents communicate."""
+    hooks: list[Hook] = [ChannelHook()]
+    if config.comm.active and isinstance(controller, SACController):
+        hooks.append(CommMix(config, controller))
+    return hooks
 
 
 # ---------------------------------------------------------------------------- files
@@ -135,7 +140,7 @@ def prepare_run_dir(config: ScenarioConfig, out: Path, restart: bool = False) ->
     out.mkdir(parents=True, exist_ok=True)
     cfg_path = out / "config.yaml"
     if restart:
-        for name in ("config.yaml", "metrics.csv", "timing.csv", "checkpoint.pt"):
+        for name in ("config.yaml", "metrics.csv", "timing.csv", "checkpoint.pt", *MATRIX_FILES.values()):
             (out / name).unlink(missing_ok=True)
     if cfg_path.is_file():
         old = _comparable(yaml.safe_load(cfg_path.read_text()) or {})
@@ -147,17 +152,30 @@ def prepare_run_dir(config: ScenarioConfig, out: Path, restart: bool = False) ->
     dump_config(config, cfg_path)
 
 
-def save_checkpoint(path: Path, epochs_done: int, controller: Controller) -> None:
+def save_checkpoint(path: Path, epochs_done: int, controller: Controller, hooks: list[Hook]) -> None:
     atomic_torch_save({"version": CHECKPOINT_VERSION, "epochs_done": epochs_done,
-                       "controller": controller.state_dict()}, path)
+                       "controller": controller.state_dict(),
+                       "hooks": [hook.state_dict() for hook in hooks]}, path)
 
 
-def load_checkpoint(path: Path, controller: Controller) -> int:
+def load_checkpoint(path: Path, controller: Controller, hooks: list[Hook]) -> int:
     state = torch.load(path, map_location="cpu", weights_only=False)
     if state.get("version") != CHECKPOINT_VERSION:
         raise RunDirError(f"{path}: checkpoint version {state.get('version')} is not {CHECKPOINT_VERSION}")
     controller.load_state_dict(state["controller"])
+    saved = state.get("hooks", [])
+    if len(saved) != len(hooks):
+        raise RunDirError(f"{path}: checkpoint holds the state of {len(saved)} hooks, this run has {len(hooks)}")
+    for hook, hook_state in zip(hooks, saved):
+        hook.load_state_dict(hook_state)
     return int(state["epochs_done"])
+
+
+def write_artifacts(out: Path, hooks: list[Hook]) -> None:
+    """The files hooks keep in the run directory (e.g. CommMix's N x N matrices), atomically."""
+    for hook in hooks:
+        for name, text in hook.artifacts().items():
+            _atomic_write_bytes(out / name, text.encode())
 
 
 # ---------------------------------------------------------------------------- the run
@@ -167,8 +185,9 @@ def run_experiment(config: ScenarioConfig, out: Path, *, restart: bool = False,
     out = Path(out)
     prepare_run_dir(config, out, restart)
     controller = make_controller(config)
+    hooks = make_hooks(config, controller)
     ckpt = out / "checkpoint.pt"
-    done = load_checkpoint(ckpt, controller) if ckpt.is_file() else 0
+    done = load_checkpoint(ckpt, controller, hooks) if ckpt.is_file() else 0
     metrics = CsvLog(out / "metrics.csv", keep_rows=done)
     timing = CsvLog(out / "timing.csv", keep_rows=done)
     epochs = config.train.epochs
@@ -177,7 +196,7 @@ def run_experiment(config: ScenarioConfig, out: Path, *, restart: bool = False,
     disable = None if progress is None else not progress
     with SumoTraffic(config.sumo, config.network, config.vehicles, config.env.n_agents,
                      config.env.observe_distance) as traffic:
-        engine = Engine(config, traffic, controller, make_hooks(config))
+        engine = Engine(config, traffic, controller, hooks)
         bar = tqdm(total=epochs, initial=done, desc=config.name, unit="epoch", disable=disable)
         steps = tqdm(total=config.env.horizon, desc="steps", leave=False, disable=disable, mininterval=0.5)
 
@@ -194,7 +213,8 @@ def run_experiment(config: ScenarioConfig, out: Path, *, restart: bool = False,
             timing.append({"epoch": epoch, "wall_time_s": round(wall, 3),
                            "steps_per_s": round(row["steps"] / wall, 1) if wall > 0 else 0.0})
             if (epoch + 1) % config.train.checkpoint_every == 0 or epoch + 1 == epochs:
-                save_checkpoint(ckpt, epoch + 1, controller)
+                write_artifacts(out, hooks)
+                save_checkpoint(ckpt, epoch + 1, controller, hooks)
             bar.set_postfix(reward=f"{row['avg_reward']:.3f}", speed=f"{row['mean_speed']:.1f}")
             bar.update(1)
         steps.close()

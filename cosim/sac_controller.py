@@ -14,7 +14,9 @@ One :class:`learners.SACFleet` holds the N agents; every fleet tick this control
    an epoch also updates the policy.
 
 The fleet's per-agent policy-update counters k_i are exposed for communication rounds (every U
-policy updates, Algorithm 1 line 22).
+policy updates, Algorithm 1 line 22; ``cosim/commmix.py``). While ``hold_learning`` is set (a
+synchronous round is in flight) learning phases are skipped, not deferred: vehicles keep driving
+and transitions are still stored (``learning_phases_held`` counts them).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class SACController(Controller):
         tune_malloc()  # keep freed heap for the next update (10-25 % faster updates, learners/perf.py)
         self.fleet = SACFleet(n, OBS_DIM, low, high, config.sac, seeds=seeds)
         self.env_steps = 0
+        self.hold_learning = False  # set by CommMix in sync mode while rounds are in flight
         self._log_prob: torch.Tensor | None = None
         self._reset_epoch_stats()
 
@@ -53,6 +56,7 @@ class SACController(Controller):
         self.counts = {name: 0 for name in STAT_COLUMNS}
         self.critic_updates = 0
         self.policy_updates = 0
+        self.held_phases = 0
 
     # ------------------------------------------------------------------ Controller API
     def begin_epoch(self, ctx: EpochContext) -> None:
@@ -73,6 +77,9 @@ class SACController(Controller):
         self.env_steps += 1
         cfg = self.train
         if self.env_steps <= cfg.warmup_steps or self.env_steps % cfg.update_every:
+            return
+        if self.hold_learning:  # a synchronous round is in flight: this learning phase is skipped
+            self.held_phases += 1
             return
         on_vehicle = torch.from_numpy(tr.next_active)
         last = tr.terminated or tr.truncated
@@ -95,6 +102,7 @@ class SACController(Controller):
                                  for name in STAT_COLUMNS}
         row["critic_updates"] = self.critic_updates
         row["policy_updates"] = self.policy_updates
+        row["learning_phases_held"] = self.held_phases
         row["buffer_mean_size"] = float(self.fleet.buffer.size.float().mean())
         return row
 
