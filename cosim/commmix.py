@@ -125,6 +125,8 @@ class CommMix(Hook):
         self.flush()
 
     def after_fleet_step(self, ctx: EpochContext) -> None:
+        if not self.cfg.active:
+            return
         k = self.fleet.policy_updates.numpy()
         crossed = np.flatnonzero(k // self.cfg.interval > self.last_k // self.cfg.interval)
         self.last_k = k.copy()

@@ -56,9 +56,10 @@ def make_controller(config: ScenarioConfig) -> Controller:
 
 
 def make_hooks(config: ScenarioConfig, controller: Controller) -> list[Hook]:
-    """The engine hooks of a run: the V2V channel, then CommMix when SAC agents communicate."""
+    """The engine hooks of a run: the V2V channel, then CommMix for SAC agents (also with
+    ``comm.exchange: none``, so that every method's metrics have the same columns)."""
     hooks: list[Hook] = [ChannelHook()]
-    if config.comm.active and isinstance(controller, SACController):
+    if isinstance(controller, SACController):
         hooks.append(CommMix(config, controller))
     return hooks
 
