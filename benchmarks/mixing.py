@@ -1,0 +1,158 @@
+"""Cost of CommMix: one regulated mix, the explicit-Fisher alternative, and CommMix's share of an epoch.
+
+Prints:
+
+1. the time of one regulated mix (M = 50 replay samples: the MERL advantage of eq. 19 with its
+   min-Q and entropy terms, then the Fisher quadratic form of eq. 20 by one jvp and the
+   Theorem 2 bound) for the default 3x256 policy (d = 133,890), for one replica and for a wave
+   of 9 replicas in one batched call;
+2. in the same run, the Fisher quadratic form through an explicit d x d Fisher matrix (built
+   from the per-state Jacobians, then v^T F v) on the largest policies where F still fits in
+   memory, next to the jvp route on the same policy;
+3. the share of a Figure 8 epoch spent in CommMix at the defaults: the wall time of training
+   epochs with ``comm.method=rsm_masac`` versus ``comm.method=isac`` (same seed, same traffic;
+   the first epoch, before any policy update, is left out), each run in its own process.
+
+Usage::
+
+    python benchmarks/mixing.py            # about 3 minutes on 2 cores
+    python benchmarks/mixing.py --quick    # parts 1-2 only, smaller explicit policy
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+# benchmarks/learners.py is named like the package: keep this folder off the import path.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import torch  # noqa: E402
+
+from learners import SACConfig, SACFleet  # noqa: E402
+from learners.mixing import MixConfig, fisher_quadratic_form, fleet_regulated_inputs, mix  # noqa: E402
+from learners.policy import policy_distribution  # noqa: E402
+
+OBS_DIM = 6
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _best_ms(fn, repeat: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return 1e3 * min(times)
+
+
+def _fleet(n: int, hidden: tuple[int, ...]) -> SACFleet:
+    fleet = SACFleet(n, OBS_DIM, -3.0, 3.0, SACConfig(hidden=hidden), seeds=list(range(n)))
+    g = torch.Generator().manual_seed(0)
+    obs = torch.randn(n, OBS_DIM, generator=g)
+    for _ in range(300):
+        nxt = torch.randn(n, OBS_DIM, generator=g)
+        act, logp = fleet.act(obs)
+        fleet.add(obs, act, torch.rand(n, generator=g), nxt, torch.zeros(n), logp)
+        obs = nxt
+    return fleet
+
+
+def regulated_mix(repeat: int) -> None:
+    print("1. one regulated mix, M = 50, 3x256 policy")
+    fleet = _fleet(9, (256, 256, 256))
+    cfg = MixConfig(rule="regulated", samples=50)
+    gens = [torch.Generator().manual_seed(i) for i in range(9)]
+    for b in (1, 9):
+        agents = list(range(b))
+        theta = fleet.get_policy_vectors(agents)
+        ref = fleet.get_policy_vectors([(a + 1) % 9 for a in agents])
+
+        def once():
+            inputs = fleet_regulated_inputs(fleet, agents, gens[:b], cfg)
+            # force the Fisher form for every replica, as if each had A+ > 0
+            inputs.min_q = inputs.min_q.abs() + 1.0
+            with torch.no_grad():
+                return mix(cfg, fleet.spec, theta, ref, regulated=inputs)
+
+        out = once()
+        ms = _best_ms(once, repeat)
+        print(f"   {b} replica(s) in one call: {ms:8.2f} ms  ({ms / b:.2f} ms per replica; d = {fleet.policy_dim}, "
+              f"Fisher form evaluated for {int((out.advantage > 0).sum())}/{b})")
+
+
+def explicit_fisher_q(spec, theta, v, obs) -> torch.Tensor:
+    """v^T F v with F = mean_s [J_mu^T diag(1/sigma^2) J_mu + 2 J_ls^T J_ls] built as d x d."""
+    jac = torch.func.jacrev(lambda t: policy_distribution(t, obs, spec))(theta)  # ([M, A, d], [M, A, d])
+    _, log_std = policy_distribution(theta, obs, spec)
+    j_mu = jac[0].reshape(-1, theta.numel())
+    j_ls = jac[1].reshape(-1, theta.numel())
+    w = torch.exp(-2.0 * log_std).reshape(-1, 1)
+    fisher = (j_mu * w).t() @ j_mu + 2.0 * j_ls.t() @ j_ls
+    fisher /= obs.shape[0]
+    return v @ fisher @ v
+
+
+def fisher_routes(hiddens: list[tuple[int, ...]], repeat: int) -> None:
+    print("2. Fisher quadratic form: explicit d x d matrix vs one jvp (M = 50)")
+    for hidden in hiddens:
+        fleet = _fleet(1, hidden)
+        spec = fleet.spec
+        theta = fleet.get_policy_vector(0)
+        v = torch.randn(theta.numel()) * 1e-2
+        obs = torch.randn(50, OBS_DIM)
+        d = theta.numel()
+        gib = d * d * 4 / 2**30
+        t = time.perf_counter()
+        q_explicit = explicit_fisher_q(spec, theta, v, obs)
+        explicit_ms = 1e3 * (time.perf_counter() - t)
+        jvp_ms = _best_ms(lambda: fisher_quadratic_form(spec, theta[None], v[None], obs[None]), repeat)
+        q_jvp = fisher_quadratic_form(spec, theta[None], v[None], obs[None])[0]
+        rel = abs(float(q_jvp - q_explicit)) / abs(float(q_explicit))
+        print(f"   hidden {hidden}: d = {d:7d}, F = {gib:5.2f} GiB; explicit {explicit_ms:9.1f} ms, "
+              f"jvp {jvp_ms:7.2f} ms ({explicit_ms / jvp_ms:7.0f}x); relative difference {rel:.1e}")
+    d = _fleet(1, (256, 256, 256)).policy_dim
+    print(f"   default 3x256 policy: d = {d}, an explicit F would need {d * d * 4 / 1e9:.0f} GB (fp32)")
+
+
+def _epoch_times(method: str, epochs: int, out: str) -> list[float]:
+    cmd = [sys.executable, "-m", "cosim", "run", os.path.join(ROOT, "scenarios", "figure8.yaml"), "--out", out,
+           "--no-progress", "--set", f"train.epochs={epochs}", "--set", f"comm.method={method}"]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    with open(os.path.join(out, "timing.csv")) as fh:
+        times = [float(r["wall_time_s"]) for r in csv.DictReader(fh)]
+    with open(os.path.join(out, "metrics.csv")) as fh:
+        rounds = sum(int(r["comm_rounds"]) for r in csv.DictReader(fh))
+    return times, rounds
+
+
+def epoch_share(epochs: int) -> None:
+    print(f"3. CommMix's share of a Figure 8 epoch at the defaults ({epochs} epochs, first left out)")
+    with tempfile.TemporaryDirectory() as tmp:
+        base, _ = _epoch_times("isac", epochs, os.path.join(tmp, "isac"))
+        comm, rounds = _epoch_times("rsm_masac", epochs, os.path.join(tmp, "rsm"))
+    b, c = sum(base[1:]), sum(comm[1:])
+    print(f"   isac {b:.2f} s, rsm_masac {c:.2f} s over epochs 2-{epochs} ({rounds} rounds in all): "
+          f"CommMix adds {100 * (c - b) / b:+.1f} %")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    regulated_mix(repeat=5 if args.quick else 20)
+    fisher_routes([(64, 64)] if args.quick else [(64, 64), (128, 128)], repeat=5 if args.quick else 20)
+    if not args.quick:
+        epoch_share(epochs=4)
+
+
+if __name__ == "__main__":
+    main()
