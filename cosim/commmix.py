@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from cosim import seeding
 from cosim.channel import FailureCause, TransferResult
 from cosim.config.schema import ScenarioConfig
 from cosim.contracts import EpochContext, Hook
@@ -88,7 +87,6 @@ class CommMix(Hook):
 
     def __init__(self, config: ScenarioConfig, controller: SACController):
         self.cfg = config.comm
-        self.seed = config.seed
         self.controller = controller
         self.fleet = controller.fleet
         n = self.fleet.n_agents
@@ -112,9 +110,8 @@ class CommMix(Hook):
         if ctx.channel is None:
             raise RuntimeError("CommMix needs the channel hook before it")
         self.ctx = ctx
-        self.rng = seeding.rng(self.seed, "epoch", ctx.epoch, "commmix")
-        self.generators = [torch.Generator().manual_seed(seeding.int_seed(self.seed, "epoch", ctx.epoch, "commmix", i))
-                           for i in range(self.fleet.n_agents)]
+        self.rng = ctx.rng("commmix")
+        self.generators = [torch.Generator().manual_seed(ctx.int_seed("commmix", i)) for i in range(self.fleet.n_agents)]
         self.stats = _EpochStats()
         self.pending = []
         self.busy[:] = False
@@ -125,7 +122,7 @@ class CommMix(Hook):
         self.flush()
 
     def after_fleet_step(self, ctx: EpochContext) -> None:
-        if not self.cfg.active:
+        if not self.cfg.active or ctx.phase != "train":  # evaluation epochs do not communicate
             return
         k = self.fleet.policy_updates.numpy()
         crossed = np.flatnonzero(k // self.cfg.interval > self.last_k // self.cfg.interval)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
+from cosim import seeding
 from cosim.config.schema import ScenarioConfig
 from cosim.traffic.sumo import SumoTraffic, TrafficState
 
@@ -30,7 +31,13 @@ if TYPE_CHECKING:
 
 @dataclass
 class EpochContext:
-    """What the processes of one epoch share."""
+    """What the processes of one epoch share.
+
+    ``phase`` is ``"train"`` or ``"eval"`` (deterministic policies, no learning, no
+    communication); ``epoch`` counts epochs of that phase. Random streams of the epoch come
+    from :meth:`rng` / :meth:`int_seed`, keyed by phase and epoch, so evaluation epochs never
+    draw from (or shift) the streams of training epochs.
+    """
 
     env: simpy.Environment
     epoch: int
@@ -40,6 +47,20 @@ class EpochContext:
     tick: simpy.Event
     step: int = 0
     channel: Channel | None = None  # set by the ChannelHook (cosim/v2v.py)
+    phase: str = "train"
+
+    @property
+    def stream(self) -> tuple[str, int]:
+        """The name path of this epoch's random streams: ("epoch", k) or ("eval", k)."""
+        return ("epoch" if self.phase == "train" else "eval", self.epoch)
+
+    def rng(self, *keys: str | int) -> np.random.Generator:
+        """A numpy Generator for stream ``keys`` of this epoch."""
+        return seeding.rng(self.config.seed, *self.stream, *keys)
+
+    def int_seed(self, *keys: str | int) -> int:
+        """An integer seed (SUMO, torch) for stream ``keys`` of this epoch."""
+        return seeding.int_seed(self.config.seed, *self.stream, *keys)
 
 
 @dataclass

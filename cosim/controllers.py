@@ -36,7 +36,7 @@ class IDMController(Controller):
         self.rng = seeding.rng(seed, "idm")
 
     def begin_epoch(self, ctx: EpochContext) -> None:
-        self.rng = seeding.rng(self.seed, "epoch", ctx.epoch, "idm")
+        self.rng = ctx.rng("idm")
 
     def act(self, obs: np.ndarray, state: TrafficState) -> np.ndarray:
         return np.clip(idm_acceleration(state, self.p) + self._noise(len(obs)), self.low, self.high)
@@ -68,7 +68,7 @@ class RandomController(Controller):
         self.rng = seeding.rng(seed, "random")
 
     def begin_epoch(self, ctx: EpochContext) -> None:
-        self.rng = seeding.rng(self.seed, "epoch", ctx.epoch, "random")
+        self.rng = ctx.rng("random")
 
     def act(self, obs: np.ndarray, state: TrafficState) -> np.ndarray:
         return self.rng.uniform(self.low, self.high, len(obs))

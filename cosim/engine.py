@@ -90,12 +90,18 @@ class Engine:
         self.on_step: Callable[[EpochContext], None] | None = None  # progress display
 
 
-    def run_epoch(self, epoch: int) -> dict[str, float]:
-        """Reset SUMO with this epoch's seed, run until T steps or the first collision."""
+    def run_epoch(self, epoch: int, phase: str = "train") -> dict[str, float]:
+        """Reset SUMO with this epoch's seed, run until T steps or the first collision.
+
+        ``phase="eval"``: epoch ``epoch`` of evaluation, with its own random streams (the
+        controller and hooks see ``ctx.phase`` and neither learn nor communicate).
+        """
         cfg = self.config
-        state = self.traffic.reset(seeding.int_seed(cfg.seed, "epoch", epoch, "sumo"), cfg.env.warmup_steps)
+        seed_path = ("epoch" if phase == "train" else "eval", epoch)
+        state = self.traffic.reset(seeding.int_seed(cfg.seed, *seed_path, "sumo"), cfg.env.warmup_steps)
         env = simpy.Environment(initial_time=state.time)  # SimPy time == SUMO time
-        ctx = EpochContext(env=env, epoch=epoch, config=cfg, traffic=self.traffic, state=state, tick=env.event())
+        ctx = EpochContext(env=env, epoch=epoch, config=cfg, traffic=self.traffic, state=state, tick=env.event(),
+                           phase=phase)
         recorder = EpochRecorder(state)
         for hook in self.hooks:
             hook.begin_epoch(ctx)
@@ -103,7 +109,7 @@ class Engine:
         env.process(self._traffic_process(ctx))
         fleet = env.process(self._fleet_process(ctx, recorder))
         env.run(until=fleet)
-        row = {"epoch": epoch, **recorder.row(cfg.sumo.step_length)}
+        row = {"epoch": epoch, "phase": phase, **recorder.row(cfg.sumo.step_length)}
         row.update(self.controller.end_epoch())
         for hook in self.hooks:
             row.update(hook.end_epoch(ctx))

@@ -48,6 +48,7 @@ class SACController(Controller):
         self.fleet = SACFleet(n, OBS_DIM, low, high, config.sac, seeds=seeds)
         self.env_steps = 0
         self.hold_learning = False  # set by CommMix in sync mode while rounds are in flight
+        self.evaluating = False  # an evaluation epoch: deterministic actions tanh(mean), no learning
         self._log_prob: torch.Tensor | None = None
         self._reset_epoch_stats()
 
@@ -61,13 +62,17 @@ class SACController(Controller):
     # ------------------------------------------------------------------ Controller API
     def begin_epoch(self, ctx: EpochContext) -> None:
         self._reset_epoch_stats()
+        self.evaluating = ctx.phase == "eval"
 
     def act(self, obs: np.ndarray, state: TrafficState) -> np.ndarray:
-        actions, log_prob = self.fleet.act(obs, mask=torch.from_numpy(state.slots.active))
+        actions, log_prob = self.fleet.act(obs, deterministic=self.evaluating,
+                                           mask=torch.from_numpy(state.slots.active))
         self._log_prob = log_prob
         return actions[:, 0].numpy().astype(float)
 
     def observe(self, transition: Transition) -> None:
+        if self.evaluating:  # evaluation: no buffer writes, no learning, no step counting
+            return
         tr = transition
         n = self.fleet.n_agents
         if tr.valid.any():

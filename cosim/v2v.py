@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from cosim import seeding
 from cosim.channel import Channel
 from cosim.contracts import EpochContext, Hook
 
@@ -25,7 +24,7 @@ class ChannelHook(Hook):
 
     def begin_epoch(self, ctx: EpochContext) -> None:
         cfg = ctx.config
-        ctx.channel = Channel(ctx.env, cfg.channel, seeding.rng(cfg.seed, "epoch", ctx.epoch, "channel"))
+        ctx.channel = Channel(ctx.env, cfg.channel, ctx.rng("channel"))
         self.degree_sum, self.links_sum, self.updates = 0.0, 0, 0
         self.after_traffic_step(ctx)
 

@@ -1,0 +1,68 @@
+"""Evaluation epochs (Algorithm 1's periodic tests): deterministic policies, no learning, no
+buffer writes, no communication, and no effect on the training trajectory (real SUMO)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+
+from cosim.config import load_config
+from cosim.engine import Engine
+from cosim.experiment import make_controller, make_hooks
+from cosim.traffic.sumo import SumoTraffic
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+SMALL = ["sac.hidden=[32,32]", "sac.batch_size=32", "sac.policy_delay=2", "train.warmup_steps=30",
+         "train.update_every=1", "env.horizon=120", "channel.radio.params={range_m: 1000, prr: 1.0}"]
+
+
+def _flat(obj, prefix=""):
+    if isinstance(obj, torch.Tensor):
+        return {prefix: obj.clone()}
+    if isinstance(obj, dict):
+        return {k: v for key, val in obj.items() for k, v in _flat(val, f"{prefix}.{key}").items()}
+    if isinstance(obj, (list, tuple)):
+        return {k: v for i, val in enumerate(obj) for k, v in _flat(val, f"{prefix}[{i}]").items()}
+    return {prefix: obj}
+
+
+def _same(a: dict, b: dict) -> bool:
+    if a.keys() != b.keys():
+        return False
+    return all(torch.equal(a[k], b[k]) if isinstance(a[k], torch.Tensor) else a[k] == b[k] for k in a)
+
+
+def _rows_equal(a: dict, b: dict) -> bool:
+    """Equal rows, NaN equal to NaN."""
+    return a.keys() == b.keys() and all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a)
+
+
+def test_evaluation_epochs_change_nothing_and_repeat_exactly():
+    config = load_config(SCENARIOS / "figure8.yaml", SMALL)
+    controller = make_controller(config)
+    hooks = make_hooks(config, controller)
+    with SumoTraffic(config.sumo, config.network, config.vehicles, config.env.n_agents,
+                     config.env.observe_distance) as traffic:
+        engine = Engine(config, traffic, controller, hooks)
+        first = engine.run_epoch(0)
+        assert first["phase"] == "train" and first["comm_rounds"] > 0
+        saved = (copy.deepcopy(controller.state_dict()), [copy.deepcopy(h.state_dict()) for h in hooks])
+        before = _flat(controller.state_dict())
+
+        reference = engine.run_epoch(1)  # training epoch 1 without an evaluation before it
+
+        controller.load_state_dict(copy.deepcopy(saved[0]))
+        for hook, state in zip(hooks, saved[1]):
+            hook.load_state_dict(copy.deepcopy(state))
+        evals = [engine.run_epoch(0, phase="eval") for _ in range(2)]
+        assert _same(_flat(controller.state_dict()), before)  # weights, buffers, RNG states, counters
+        for row in evals:
+            assert row["phase"] == "eval" and row["epoch"] == 0
+            assert row["critic_updates"] == 0 and row["comm_rounds"] == 0 and row["transfers_started"] == 0
+        assert _rows_equal(evals[0], evals[1])  # deterministic policies, same seed
+        assert evals[0]["avg_reward"] != first["avg_reward"]
+
+        after_eval = engine.run_epoch(1)
+    assert _rows_equal(after_eval, reference)  # evaluation never changes the training trajectory
