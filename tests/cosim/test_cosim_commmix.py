@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import csv
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import simpy
 import torch
+from cosim_testkit import SCENARIOS, run_cosim
 
 from cosim import seeding
 from cosim.channel import Channel
@@ -22,7 +21,6 @@ from cosim.config.comm import PRESETS
 from cosim.contracts import EpochContext
 from cosim.sac_controller import SACController
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 SMALL = ("sac.hidden=[32,32]", "sac.batch_size=32", "sac.policy_delay=2", "train.warmup_steps=50",
          "train.update_every=1", "env.horizon=200")
 D_SMALL = (6 * 32 + 32) + (32 * 32 + 32) + 2 * (32 + 1)  # flat policy length of the 32x32 policy
@@ -30,13 +28,7 @@ WIDE = "channel.radio.params={range_m: 1000, prr: 1.0}"  # everyone in range on 
 
 
 def _run(out: Path, *sets: str, scenario: str = "figure8.yaml") -> list[dict[str, str]]:
-    args = [sys.executable, "-m", "cosim", "run", str(SCENARIOS / scenario), "--out", str(out), "--no-progress"]
-    for s in (*SMALL, *sets):
-        args += ["--set", s]
-    result = subprocess.run(args, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    with open(out / "metrics.csv") as fh:
-        return list(csv.DictReader(fh))
+    return run_cosim(scenario, out, *SMALL, *sets)
 
 
 def _total(rows, column: str) -> float:

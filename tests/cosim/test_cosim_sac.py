@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import torch
+from cosim_testkit import run_cosim
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 SMALL = ("learner=sac", "sac.hidden=[32,32]", "sac.batch_size=32", "train.warmup_steps=50",
          "train.update_every=1", "env.horizon=200")
 
 
 def _run(scenario, out, *sets):
-    args = [sys.executable, "-m", "cosim", "run", str(SCENARIOS / scenario), "--out", str(out), "--no-progress"]
-    for s in (*SMALL, *sets):
-        args += ["--set", s]
-    result = subprocess.run(args, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    with open(out / "metrics.csv") as fh:
-        return list(csv.DictReader(fh))
+    return run_cosim(scenario, out, *SMALL, *sets)
 
 
 def test_figure8_sac_learns_and_reports_learning_activity(tmp_path):
