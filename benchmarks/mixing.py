@@ -9,10 +9,10 @@ Prints:
 2. in the same run, the Fisher quadratic form through an explicit d x d Fisher matrix (built
    from the per-state Jacobians, then v^T F v) on the largest policies where F still fits in
    memory, next to the jvp route on the same policy;
-3. the share of a Figure 8 epoch spent in CommMix at the defaults: the wall time per step of
-   training epochs with ``comm.method=rsm_masac`` versus ``comm.method=isac`` (same seed), each
-   run in its own process; the first two epochs are left out (no policy update yet in the
-   first; torch's one-time forward-mode AD set-up in the second).
+3. the share of a Figure 8 epoch spent in CommMix at the defaults: the time inside CommMix
+   (its hooks, its round processes, the channel's transfer processes) over each epoch's wall
+   time, measured in the same process; the first two epochs are left out of the summary (no
+   policy update yet in the first; torch's one-time forward-mode AD set-up in the second).
 
 Usage::
 
@@ -23,10 +23,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -124,33 +121,81 @@ def fisher_routes(hiddens: list[tuple[int, ...]], repeat: int) -> None:
     print(f"   default 3x256 policy: d = {d}, an explicit F would need {d * d * 4 / 1e9:.0f} GB (fp32)")
 
 
-def _step_times(method: str, epochs: int, out: str) -> tuple[list[float], int]:
-    cmd = [sys.executable, "-m", "cosim", "run", os.path.join(ROOT, "scenarios", "figure8.yaml"), "--out", out,
-           "--no-progress", "--set", f"train.epochs={epochs}", "--set", f"comm.method={method}"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    with open(os.path.join(out, "timing.csv")) as fh:
-        per_step = [1.0 / float(r["steps_per_s"]) for r in csv.DictReader(fh)]
-    with open(os.path.join(out, "metrics.csv")) as fh:
-        rows = list(csv.DictReader(fh))
-    rounds = sum(int(r["comm_rounds"]) for r in rows)
-    steps = sum(int(r["steps"]) for r in rows)
-    return per_step, rounds, cpu / steps
+class _Clock:
+    """Accumulates the time spent inside wrapped functions and generator steps."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+
+    def function(self, f):
+        def timed(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                self.total += time.perf_counter() - t
+        return timed
+
+    def generator(self, make):
+        """Wrap a generator function so that each of its steps is timed (SimPy processes)."""
+        clock = self
+
+        def timed(*args, **kwargs):
+            gen = make(*args, **kwargs)
+            value, error = None, None
+            while True:
+                t = time.perf_counter()
+                try:
+                    event = gen.throw(error) if error is not None else gen.send(value)
+                except StopIteration as stop:
+                    clock.total += time.perf_counter() - t
+                    return stop.value
+                clock.total += time.perf_counter() - t
+                try:
+                    value, error = (yield event), None
+                except BaseException as exc:  # simpy.Interrupt and friends go to the process
+                    value, error = None, exc
+        return timed
 
 
 def epoch_share(epochs: int, skip: int) -> None:
-    print(f"3. CommMix's share of a Figure 8 epoch at the defaults (epochs {skip + 1}-{epochs}; epoch 1 has no "
-          "policy update yet, epoch 2 pays torch's one-time forward-mode AD set-up, ~2 s)")
+    """Time inside CommMix (its hook calls, its round processes, the channel's transfer
+    processes, which only CommMix starts) over the wall time of each epoch, in one process: a
+    ratio measured in the same run, so a busy machine slows both sides alike."""
+    from cosim.channel.channel import Channel
+    from cosim.commmix import CommMix
+    from cosim.config import load_config
+    from cosim.experiment import run_experiment
+
+    clock = _Clock()
+    for name in ("begin_epoch", "after_traffic_step", "after_fleet_step", "before_act", "end_epoch", "_arrived"):
+        setattr(CommMix, name, clock.function(getattr(CommMix, name)))
+    CommMix._round = clock.generator(CommMix._round)
+    Channel.pull = clock.function(Channel.pull)
+    Channel._transfer = clock.generator(Channel._transfer)
+    epoch_clock: list[float] = []
+    import cosim.engine as engine
+
+    run_epoch = engine.Engine.run_epoch
+
+    def timed_epoch(self, *args, **kwargs):
+        before, t = clock.total, time.perf_counter()
+        row = run_epoch(self, *args, **kwargs)
+        epoch_clock.append((time.perf_counter() - t, clock.total - before, row["comm_rounds"]))
+        return row
+
+    engine.Engine.run_epoch = timed_epoch
+    print(f"3. CommMix's share of a Figure 8 epoch at the defaults ({epochs} epochs; the first has no policy "
+          "update yet, the second pays torch's one-time forward-mode AD set-up, ~2 s)")
     with tempfile.TemporaryDirectory() as tmp:
-        base, _, base_cpu = _step_times("isac", epochs, os.path.join(tmp, "isac"))
-        comm, rounds, comm_cpu = _step_times("rsm_masac", epochs, os.path.join(tmp, "rsm"))
-    b, c = sum(base[skip:]) / (epochs - skip), sum(comm[skip:]) / (epochs - skip)
-    print(f"   wall time per step: isac {1e3 * b:.2f} ms, rsm_masac {1e3 * c:.2f} ms ({rounds} rounds in the run): "
-          f"CommMix adds {100 * (c - b) / b:+.1f} % (noisy on a busy machine)")
-    print(f"   CPU time per step over the whole runs (start-up included): isac {1e3 * base_cpu:.2f} ms, "
-          f"rsm_masac {1e3 * comm_cpu:.2f} ms: CommMix adds {100 * (comm_cpu - base_cpu) / base_cpu:+.1f} %")
+        config = load_config(os.path.join(ROOT, "scenarios", "figure8.yaml"), [f"train.epochs={epochs}"])
+        run_experiment(config, os.path.join(tmp, "run"), progress=False)
+    for k, (wall, comm, rounds) in enumerate(epoch_clock):
+        print(f"   epoch {k + 1}: {wall:6.2f} s, CommMix {comm:5.2f} s = {100 * comm / wall:4.1f} % ({rounds} rounds)")
+    wall = sum(w for w, _, _ in epoch_clock[skip:])
+    comm = sum(c for _, c, _ in epoch_clock[skip:])
+    print(f"   epochs {skip + 1}-{epochs}: CommMix takes {100 * comm / wall:.1f} % of the wall time, i.e. it adds "
+          f"{100 * comm / (wall - comm):.1f} % to an epoch without it")
 
 
 def main() -> None:

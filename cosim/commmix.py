@@ -268,7 +268,8 @@ class CommMix(Hook):
         if self.cfg.rule == "regulated":
             kwargs["regulated"] = fleet_regulated_inputs(fleet, agents, [self.generators[i] for i in agents],
                                                          self.mix_config)
-        result = mix(self.mix_config, fleet.spec, theta, ref, **kwargs)
+        with torch.no_grad():  # the Fisher form uses forward-mode AD, which needs no graph
+            result = mix(self.mix_config, fleet.spec, theta, ref, **kwargs)
         mixed = result.mixed.nonzero().squeeze(1).tolist()
         if mixed:
             fleet.set_policy_vectors([agents[b] for b in mixed], result.theta[mixed])
