@@ -1,8 +1,8 @@
 """Hyper-parameters of the (multi-agent) Soft Actor-Critic learners.
 
-Defaults are the paper's Table IV (RSM-MASAC, see ``shared/papers/rsm-masac.md``) unless a
+Defaults are the paper's Table IV (RSM-MASAC) unless a
 field's comment says otherwise. ``SACConfig`` validates itself on construction and raises a
-``ValueError`` that names the offending field and what is allowed.
+``ValueError`` (:class:`SACConfigError`) that names every offending field and what is allowed.
 """
 
 from __future__ import annotations
@@ -12,6 +12,14 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 _DTYPES = ("float32", "float64")
+
+
+class SACConfigError(ValueError):
+    """Every problem of a ``SACConfig`` at once; ``problems`` is a list of (field, message)."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = list(problems)
+        super().__init__("; ".join(f"SACConfig.{name} {text}" for name, text in self.problems))
 
 
 @dataclass(frozen=True)
@@ -86,51 +94,54 @@ class SACConfig:
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
 
-        _check_int(self, "buffer_size", minimum=1)
-        _check_int(self, "batch_size", minimum=1)
-        _check_int(self, "policy_delay", minimum=1)
-        if self.batch_size > self.buffer_size:
-            raise ValueError(
-                f"SACConfig.batch_size must be <= buffer_size ({self.buffer_size}), "
-                f"got {self.batch_size}"
-            )
+        problems: list[tuple[str, str]] = []
+
+        def check(name: str, fn, *args, **kw) -> bool:
+            try:
+                fn(self, name, *args, **kw)
+                return True
+            except ValueError as exc:
+                problems.append((name, str(exc).split(f"SACConfig.{name} ", 1)[-1]))
+                return False
+
+        buffer_ok = check("buffer_size", _check_int, minimum=1)
+        batch_ok = check("batch_size", _check_int, minimum=1)
+        check("policy_delay", _check_int, minimum=1)
+        if buffer_ok and batch_ok and self.batch_size > self.buffer_size:
+            problems.append(("batch_size", f"must be <= buffer_size ({self.buffer_size}), got {self.batch_size}"))
         for name in ("actor_lr", "critic_lr", "alpha_lr", "init_alpha", "adam_eps"):
-            _check_float(self, name, low=0.0, low_open=True)
-        _check_float(self, "gamma", low=0.0, high=1.0)
-        _check_float(self, "tau", low=0.0, high=1.0, low_open=True)
-        _check_widths(self, "hidden", allow_none=False)
-        _check_widths(self, "critic_hidden", allow_none=True)
-        _check_bool(self, "autotune_alpha")
-        _check_bool(self, "shared_init")
+            check(name, _check_float, low=0.0, low_open=True)
+        check("gamma", _check_float, low=0.0, high=1.0)
+        check("tau", _check_float, low=0.0, high=1.0, low_open=True)
+        check("hidden", _check_widths, allow_none=False)
+        check("critic_hidden", _check_widths, allow_none=True)
+        check("autotune_alpha", _check_bool)
+        check("shared_init", _check_bool)
         if self.target_entropy is not None:
-            _check_float(self, "target_entropy")
-        _check_float(self, "log_std_min")
-        _check_float(self, "log_std_max")
-        if not self.log_std_min < self.log_std_max:
-            raise ValueError(
-                "SACConfig.log_std_min must be < log_std_max, got "
-                f"log_std_min={self.log_std_min}, log_std_max={self.log_std_max}"
-            )
+            check("target_entropy", _check_float)
+        low_ok = check("log_std_min", _check_float)
+        high_ok = check("log_std_max", _check_float)
+        if low_ok and high_ok and not self.log_std_min < self.log_std_max:
+            problems.append(("log_std_min", "must be < log_std_max, got "
+                             f"log_std_min={self.log_std_min}, log_std_max={self.log_std_max}"))
         if self.grad_clip_norm is not None:
-            _check_float(self, "grad_clip_norm", low=0.0, low_open=True)
+            check("grad_clip_norm", _check_float, low=0.0, low_open=True)
         betas = self.adam_betas
         if (
             not isinstance(betas, tuple)
             or len(betas) != 2
             or not all(_is_real(b) and 0.0 <= b < 1.0 for b in betas)
         ):
-            raise ValueError(
-                f"SACConfig.adam_betas must be two numbers in [0, 1), got {betas!r}"
-            )
+            problems.append(("adam_betas", f"must be two numbers in [0, 1), got {betas!r}"))
         if self.min_buffer_size is not None:
-            _check_int(self, "min_buffer_size", minimum=1)
-            if self.min_buffer_size > self.buffer_size:
-                raise ValueError(
-                    f"SACConfig.min_buffer_size must be <= buffer_size ({self.buffer_size}), "
-                    f"got {self.min_buffer_size}"
-                )
+            if check("min_buffer_size", _check_int, minimum=1) and buffer_ok:
+                if self.min_buffer_size > self.buffer_size:
+                    problems.append(("min_buffer_size", f"must be <= buffer_size ({self.buffer_size}), "
+                                     f"got {self.min_buffer_size}"))
         if self.dtype not in _DTYPES:
-            raise ValueError(f"SACConfig.dtype must be one of {_DTYPES}, got {self.dtype!r}")
+            problems.append(("dtype", f"must be one of {_DTYPES}, got {self.dtype!r}"))
+        if problems:
+            raise SACConfigError(problems)
 
     # -- derived values -------------------------------------------------------------------
     @property

@@ -52,7 +52,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 class CommConfig(BaseModel):
     """CommMix rounds: when they start, what is pulled, how it is mixed, how long agents wait."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     method: Method = Field(
         "rsm_masac", description="A named method (preset of exchange, rule, shared_layers): "

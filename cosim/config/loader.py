@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -34,9 +35,13 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     path = key.strip().split(".")
     if not sep or not all(path):
         raise ConfigError([f"--set {text}: expected KEY=VALUE with a dotted key, e.g. train.epochs=2"])
+    if not raw.strip():
+        return path, None
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
+        value = parse_yaml(raw, f"--set {text}")
+    except ConfigError as exc:
+        if "YAML" not in exc.lines[0]:
+            raise  # too deep, too large: not a plain string either
         value = raw
     return path, value
 
@@ -75,17 +80,98 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict[str, str]:
     return origin
 
 
-def read_yaml(path: Path) -> dict:
-    """The mapping stored in a YAML file, or a ConfigError naming the file and the problem."""
-    if not path.is_file():
-        raise ConfigError([f"{path}: file not found"])
+MAX_YAML_BYTES = 1 << 20
+"""Largest scenario file accepted (built-in scenarios are about 1 KiB)."""
+MAX_YAML_DEPTH = 32
+"""Deepest nesting of mappings and lists accepted."""
+MAX_YAML_NODES = 100_000
+"""Most values a document may expand to, aliases counted at every use (caps alias bombs)."""
+
+
+def _yaml_children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_yaml_graph(root: yaml.Node, where: str) -> None:
+    """Refuse documents nested too deeply, with recursive aliases, or expanding to too much."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 0, False)]
+    while stack:
+        node, depth, finished = stack.pop()
+        key = id(node)
+        if finished:
+            on_path.discard(key)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in _yaml_children(node))
+            if sizes[key] > MAX_YAML_NODES:
+                raise ConfigError([f"{where}: the document expands to more than {MAX_YAML_NODES} values "
+                                   "(aliases are counted at every use); a scenario is far smaller"])
+            continue
+        if key in sizes:
+            continue
+        if depth > MAX_YAML_DEPTH:
+            raise ConfigError([f"{where}: nested more than {MAX_YAML_DEPTH} levels deep; a scenario is at "
+                               "most a few levels deep"])
+        on_path.add(key)
+        stack.append((node, depth, True))
+        for child in _yaml_children(node):
+            if id(child) in on_path:
+                raise ConfigError([f"{where}: an alias refers to a value that contains it (a recursive "
+                                   "structure); use plain values"])
+            if id(child) not in sizes:
+                stack.append((child, depth + 1, False))
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """One YAML document from ``text`` (safe tags only), or a ConfigError naming ``where``.
+
+    Guards against what ``yaml.safe_load`` alone does not: deep nesting (RecursionError),
+    alias bombs and recursive aliases (exponential or endless expansion downstream).
+    """
     try:
-        data = yaml.safe_load(path.read_text())
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is None:
+            return None
+        _check_yaml_graph(node, where)
+        return yaml.safe_load(text)
+    except ConfigError:
+        raise
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{path}: not valid YAML{where}: {problem}"]) from None
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError([f"{where}: not valid YAML{at}: {problem}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{where}: nested too deeply to read (at most {MAX_YAML_DEPTH} levels)"]) from None
+    except (ValueError, OverflowError, TypeError) as exc:  # e.g. a timestamp like 2020-13-45
+        raise ConfigError([f"{where}: not valid YAML: {exc}"]) from None
+
+
+def read_yaml(path: Path) -> dict:
+    """The mapping stored in a YAML file, or a ConfigError naming the file and the problem."""
+    try:
+        if not path.is_file():
+            what = "is a directory, not a file" if path.is_dir() else "file not found"
+            raise ConfigError([f"{path}: {what}"])
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise ConfigError([f"{path}: {size} bytes is too large for a scenario (at most "
+                               f"{MAX_YAML_BYTES} bytes); is this the right file?"])
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot be read ({exc.strerror})"]) from None
+    if b"\0" in raw:
+        raise ConfigError([f"{path}: binary data (NUL bytes), not a YAML text file"])
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                           "save the file as UTF-8"]) from None
+    data = parse_yaml(text, str(path))
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -98,18 +184,97 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Scenari
     path = Path(path)
     data = read_yaml(path)
     origin = apply_overrides(data, overrides or [])
+    early = check_scalars(data)
     try:
-        return ScenarioConfig.model_validate(data, context={"base_dir": path.resolve().parent})
+        config = ScenarioConfig.model_validate(data, context={"base_dir": path.resolve().parent})
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, path, origin)) from None
+        lines = format_validation_error(exc, path, origin, skip=set(early))
+        raise ConfigError(_early_lines(early, path, origin) + lines) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: nested too deeply"]) from None
+    if early:
+        raise ConfigError(_early_lines(early, path, origin))
+    return config
 
 
 def dump_config(config: ScenarioConfig, path: Path) -> None:
     """Write the fully resolved config (every default spelled out, absolute paths) as YAML."""
-    text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    from cosim.rundir import atomic_write_text
+
+    atomic_write_text(Path(path), yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+
+
+# ---------------------------------------------------------------------------- numbers and bools
+def _scalar_kinds(annotation: Any) -> set[type]:
+    """The plain types (bool, int, float, str) an annotation accepts."""
+    if annotation in (bool, int, float, str):
+        return {annotation}
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return {type(v) for v in typing.get_args(annotation)}
+    if origin is typing.Annotated:
+        return _scalar_kinds(typing.get_args(annotation)[0])
+    if origin is typing.Union or isinstance(annotation, types.UnionType):
+        out: set[type] = set()
+        for arg in typing.get_args(annotation):
+            out |= _scalar_kinds(arg)
+        return out
+    return set()
+
+
+def _item_annotations(annotation: Any, n: int) -> list[Any]:
+    """Annotations of the n items of a list or tuple value under ``annotation``."""
+    for candidate in [annotation, *typing.get_args(annotation)]:
+        origin = typing.get_origin(candidate)
+        args = typing.get_args(candidate)
+        if origin in (list, tuple) and args:
+            if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+                return list(args[:n]) + [None] * max(0, n - len(args))
+            return [args[0]] * n
+    return [None] * n
+
+
+def _check_value(value: Any, annotation: Any, loc: tuple, errors: dict[tuple, str]) -> None:
+    classes = _model_classes(annotation)
+    if classes and isinstance(value, dict):
+        _check_section(value, classes[0], loc, errors)
+        return
+    kinds = _scalar_kinds(annotation)
+    if isinstance(value, bool):
+        if bool not in kinds and (int in kinds or float in kinds):
+            what = "an integer" if float not in kinds else "a number"
+            errors[loc] = f"must be {what}, not {str(value).lower()} (booleans are not numbers)"
+    elif isinstance(value, float) and not math.isfinite(value):
+        if float in kinds or int in kinds:
+            errors[loc] = f"must be a finite number (got {value})"
+    elif isinstance(value, (list, tuple)):
+        for i, (item, item_ann) in enumerate(zip(value, _item_annotations(annotation, len(value)))):
+            if item_ann is not None:
+                _check_value(item, item_ann, loc + (i,), errors)
+
+
+def _check_section(data: dict, section: type, loc: tuple, errors: dict[tuple, str]) -> None:
+    for key, value in data.items():
+        if not isinstance(key, str):
+            continue
+        try:
+            annotation = _field_annotation(section, key)
+        except Exception:  # noqa: BLE001 - unresolvable hints: leave it to the validator
+            annotation = None
+        if annotation is not None:
+            _check_value(value, annotation, loc + (key,), errors)
+
+
+def check_scalars(data: dict) -> dict[tuple, str]:
+    """{key path: problem} for booleans given as numbers and non-finite numbers, in every
+    section (pydantic's lax mode takes ``true`` for 1, and some sections allow inf and nan)."""
+    errors: dict[tuple, str] = {}
+    _check_section(data, ScenarioConfig, (), errors)
+    return errors
+
+
+def _early_lines(errors: dict[tuple, str], path: Path, origin: dict[str, str]) -> list[str]:
+    return [f"{_source(_dotted(loc), path, origin)}: {_dotted(loc)}: {text}" for loc, text in errors.items()]
 
 
 # ---------------------------------------------------------------------------- error messages
@@ -191,15 +356,36 @@ def _describe(error: dict) -> str:
     return f"{error['msg'][0].lower()}{error['msg'][1:]} (got {value!r})"
 
 
-def format_validation_error(exc: ValidationError, path: Path, origin: dict[str, str]) -> list[str]:
-    """One line per problem: where it came from (file or --set), the key, what is allowed."""
+def _source(key: str, path: Path, origin: dict[str, str]) -> str:
+    source = str(path)
+    for dotted, text in origin.items():
+        # the override set this key, a key inside it, or created this (unknown) section
+        if key == dotted or key.startswith((dotted + ".", dotted + "[")) or dotted.startswith(key + "."):
+            source = f"--set {text}"
+    return source
+
+
+def format_validation_error(exc: ValidationError, path: Path, origin: dict[str, str],
+                            skip: set[tuple] | None = None) -> list[str]:
+    """One line per problem: where it came from (file or --set), the key, what is allowed.
+
+    Errors at a key in ``skip`` (already reported) are left out; a section whose own check
+    found several problems (``learners.SACConfig``) gives one line for each.
+    """
     lines = []
     for error in exc.errors():
-        key = _dotted(error["loc"]) or "(top level)"
-        source = str(path)
-        for dotted, text in origin.items():
-            # the override set this key, a key inside it, or created this (unknown) section
-            if key == dotted or key.startswith((dotted + ".", dotted + "[")) or dotted.startswith(key + "."):
-                source = f"--set {text}"
-        lines.append(f"{source}: {key}: {_describe(error)}")
+        loc = tuple(error["loc"])
+        if skip and any(loc[: len(s)] == s for s in skip):
+            continue
+        cause = (error.get("ctx") or {}).get("error")
+        problems = getattr(cause, "problems", None)
+        if error["type"] == "value_error" and problems:
+            for name, text in problems:
+                if skip and loc + (name,) in skip:
+                    continue
+                key = _dotted(loc + (name,))
+                lines.append(f"{_source(key, path, origin)}: {key}: {text}")
+            continue
+        key = _dotted(loc) or "(top level)"
+        lines.append(f"{_source(key, path, origin)}: {key}: {_describe(error)}")
     return lines

@@ -2,7 +2,7 @@
 
 This file is the one place where defaults live. The built-in scenarios (``scenarios/*.yaml``)
 only set what differs per scenario (paper Table III); everything else falls back to the values
-here (paper Table IV, Flow's defaults; see ``../shared/REFERENCE.md``).
+here (paper Table IV, Flow's defaults).
 
 Relative file paths are resolved against the directory of the YAML file that names them (passed
 as validation context ``base_dir``), so a scenario can be run from anywhere.
@@ -10,6 +10,7 @@ as validation context ``base_dir``), so a scenario can be run from anywhere.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -28,9 +29,10 @@ from pydantic import (
 
 
 class StrictModel(BaseModel):
-    """A config section: unknown keys are errors, values are validated on assignment too."""
+    """A config section: unknown keys are errors, values are validated on assignment too, and
+    numbers must be finite (no key gives infinity or NaN a meaning)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 def _existing_file(value: Path, info: ValidationInfo) -> Path:
@@ -43,6 +45,60 @@ def _existing_file(value: Path, info: ValidationInfo) -> Path:
 
 
 ExistingFile = Annotated[Path, AfterValidator(_existing_file)]
+
+
+def _xml_root(path: Path) -> ET.Element:
+    """The root element of an XML file, reading (streaming) the whole file to check it is XML."""
+    try:
+        root = None
+        for event, element in ET.iterparse(path, events=("start", "end")):
+            if root is None:
+                root = element
+            elif event == "end" and element is not root:
+                element.clear()
+    except ET.ParseError as exc:
+        raise ValueError(f"{path}: not an XML file ({exc})") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be read ({exc.strerror})") from None
+    if root is None:
+        raise ValueError(f"{path}: empty XML file")
+    return root
+
+
+def _sumo_xml(*roots: str):
+    def check(value: Path) -> Path:
+        tag = _xml_root(value).tag
+        if tag not in roots:
+            raise ValueError(f"{value}: a SUMO <{'> or <'.join(roots)}> file was expected, this one is <{tag}>")
+        return value
+
+    return AfterValidator(check)
+
+
+NetFile = Annotated[ExistingFile, _sumo_xml("net")]
+RouteFile = Annotated[ExistingFile, _sumo_xml("routes", "additional")]
+
+
+def route_vehicle_types(route_files: list[Path]) -> tuple[set[str], set[str]]:
+    """(vTypes defined, vTypes that vehicles, flows or trips use) in the route files; a
+    vTypeDistribution used counts as using each of its members."""
+    defined: set[str] = set()
+    used: set[str] = set()
+    members: dict[str, set[str]] = {}
+    for path in route_files:
+        for element in ET.parse(path).getroot().iter():
+            if element.tag == "vType" and element.get("id"):
+                defined.add(element.get("id"))
+            elif element.tag == "vTypeDistribution" and element.get("id"):
+                names = set((element.get("vTypes") or "").split())
+                names |= {child.get("id") for child in element.iter("vType") if child.get("id")}
+                members[element.get("id")] = names
+            elif element.tag in ("vehicle", "flow", "trip"):
+                used.add(element.get("type") or "DEFAULT_VEHTYPE")
+    for dist, names in members.items():
+        if dist in used:
+            used |= names
+    return defined, used
 
 
 class SumoConfig(StrictModel):
@@ -69,14 +125,14 @@ class NetworkConfig(StrictModel):
     ``connections``) sources that are built with netconvert into a cache at run time.
     """
 
-    net_file: ExistingFile | None = None
-    nodes: ExistingFile | None = None
-    edges: ExistingFile | None = None
-    connections: ExistingFile | None = None
+    net_file: NetFile | None = None
+    nodes: Annotated[ExistingFile, _sumo_xml("nodes")] | None = None
+    edges: Annotated[ExistingFile, _sumo_xml("edges")] | None = None
+    connections: Annotated[ExistingFile, _sumo_xml("connections")] | None = None
     netconvert_args: list[str] = Field(
         default_factory=lambda: ["--no-turnarounds", "true"],
         description="Extra netconvert options when building from plain sources.")
-    routes: list[ExistingFile] = Field(
+    routes: list[RouteFile] = Field(
         min_length=1, description="SUMO route files (vehicle types, vehicles, flows).")
     edge_order: list[str] | None = Field(
         None, description="Edges in the order that defines the 1-D position a CAV observes; "
@@ -185,6 +241,21 @@ class ScenarioConfig(StrictModel):
                              "(cosim/config/comm.py): method, exchange, rule, timing; used by "
                              "learner 'sac' (other learners do not communicate).")
     train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @field_validator("vehicles")
+    @classmethod
+    def _cavs_exist(cls, vehicles: VehiclesConfig, info: ValidationInfo) -> VehiclesConfig:
+        network = info.data.get("network")
+        if network is None:
+            return vehicles
+        defined, used = route_vehicle_types(list(network.routes))
+        if vehicles.cav_type not in used:
+            where = "is not defined there" if vehicles.cav_type not in defined else "is defined, but no vehicle uses it"
+            raise ValueError(
+                f"cav_type: no vehicle, flow or trip of the route files has vType {vehicles.cav_type!r} "
+                f"(it {where}; vehicles use: {', '.join(sorted(used)) or 'none'}), so the run would have "
+                "no agents; set vehicles.cav_type to one of those")
+        return vehicles
 
     @field_validator("comm")
     @classmethod

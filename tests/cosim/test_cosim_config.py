@@ -90,8 +90,9 @@ def test_several_mistakes_are_all_reported():
     assert keys == ["env.accel_range", "env.horizon", "seed"]
 
 
-def test_network_needs_exactly_one_source():
-    (line,) = _errors(SCENARIOS / "figure8.yaml", [f"network.net_file={SCENARIOS / 'figure8.yaml'}"])
+def test_network_needs_exactly_one_source(tmp_path):
+    (tmp_path / "any.net.xml").write_text("<net/>\n")
+    (line,) = _errors(SCENARIOS / "figure8.yaml", [f"network.net_file={tmp_path / 'any.net.xml'}"])
     assert "network:" in line and "not both" in line
 
 
