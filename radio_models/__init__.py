@@ -16,10 +16,11 @@ Built-in models (:func:`available` lists them with any installed plug-ins): ``un
 
 from . import ieee80211p, link_budget, reception
 from .base import LinkBatch, LinkQuality, RadioModel
-from .errors import RadioModelError, RadioModelLoadError, RadioParameterError, UnknownRadioModelError
+from .errors import (RadioModelError, RadioModelLoadError, RadioModelRuntimeError, RadioParameterError,
+                     UnknownRadioModelError)
 from .nakagami import Nakagami
 from .path_loss import FreeSpace, LogDistance
-from .registry import ENTRY_POINT_GROUP, accepted_parameters, available, create, register, resolve
+from .registry import ENTRY_POINT_GROUP, accepted_parameters, available, check_quality, create, register, resolve
 from .snr import SnrRadioModel
 from .tr37885 import Tr37885Highway, Tr37885Urban
 from .unit_disk import UnitDisk
@@ -38,6 +39,7 @@ __all__ = [
     "RadioModel",
     "RadioModelError",
     "RadioModelLoadError",
+    "RadioModelRuntimeError",
     "RadioParameterError",
     "SnrRadioModel",
     "Tr37885Highway",
@@ -46,6 +48,7 @@ __all__ = [
     "UnknownRadioModelError",
     "accepted_parameters",
     "available",
+    "check_quality",
     "create",
     "ieee80211p",
     "link_budget",

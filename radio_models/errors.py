@@ -14,6 +14,7 @@ __all__ = [
     "UnknownRadioModelError",
     "RadioModelLoadError",
     "RadioParameterError",
+    "RadioModelRuntimeError",
 ]
 
 
@@ -47,3 +48,8 @@ class RadioParameterError(RadioModelError):
         self.value = value
         got = f"; got {value!r}" if given else ""
         super().__init__(f"radio model {model!r}: parameter {parameter!r} must be {allowed}{got}")
+
+
+class RadioModelRuntimeError(RadioModelError):
+    """A radio model failed while evaluating links, or returned values that are not a valid
+    link quality (NaN, probabilities outside [0, 1], wrong shapes, non-positive data rates)."""

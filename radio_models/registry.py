@@ -16,10 +16,16 @@ The class is called with the parameters as keyword arguments. Unknown parameter 
 rejected before the call, with the list of accepted ones. The instance must provide
 ``evaluate(links, rng, packet_bits)`` and ``max_range_m`` (subclassing
 :class:`radio_models.base.RadioModel` gives both).
+
+A model from outside this package is never trusted: any exception while importing, creating
+or evaluating it becomes a :class:`~radio_models.errors.RadioModelError` naming the model, and
+its ``evaluate`` is checked on every call (:func:`check_quality`), so NaN, probabilities
+outside [0, 1] or wrong shapes never reach the caller.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import warnings
@@ -27,8 +33,11 @@ from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
-from .base import RadioModel
-from .errors import RadioModelError, RadioModelLoadError, RadioParameterError, UnknownRadioModelError
+import numpy as np
+
+from .base import LinkQuality, RadioModel, as_packet_bits
+from .errors import (RadioModelError, RadioModelLoadError, RadioModelRuntimeError, RadioParameterError,
+                     UnknownRadioModelError)
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -37,6 +46,7 @@ __all__ = [
     "resolve",
     "create",
     "accepted_parameters",
+    "check_quality",
 ]
 
 ENTRY_POINT_GROUP = "cosim.radio_models"
@@ -78,8 +88,9 @@ def _import_path(path: str) -> type:
         raise RadioModelLoadError(f"radio model path {path!r} must look like 'package.module:Class'")
     try:
         obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise RadioModelLoadError(f"radio model {path!r}: cannot import module {module_name!r}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - a module may raise anything while importing
+        raise RadioModelLoadError(
+            f"radio model {path!r}: cannot import module {module_name!r}: {type(exc).__name__}: {exc}") from exc
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
@@ -188,6 +199,9 @@ def create(name_or_path: str | type, params: Mapping[str, Any] | None = None) ->
         raise
     except (TypeError, ValueError) as exc:
         raise RadioModelLoadError(f"radio model {label!r}: cannot be created with {params!r}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - a plug-in's __init__ may raise anything
+        raise RadioModelLoadError(
+            f"radio model {label!r}: failed while being created with {params!r}: {type(exc).__name__}: {exc}") from exc
     if not callable(getattr(model, "evaluate", None)) or not hasattr(model, "max_range_m"):
         raise RadioModelLoadError(
             f"radio model {label!r} ({cls.__module__}.{cls.__qualname__}) must provide evaluate(links, rng, "
@@ -195,8 +209,69 @@ def create(name_or_path: str | type, params: Mapping[str, Any] | None = None) ->
         )
     try:
         max_range = float(model.max_range_m)
-    except (TypeError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001
         raise RadioModelLoadError(f"radio model {label!r}: max_range_m is not a number: {exc}") from exc
     if not max_range >= 0:
         raise RadioModelLoadError(f"radio model {label!r}: max_range_m must be >= 0; got {max_range!r}")
+    if not (cls.__module__ or "").startswith(__package__ + "."):
+        _guard_evaluate(model, label)
     return model
+
+
+def check_quality(label: str, quality: Any, n_links: int, packet_bits: Any) -> LinkQuality:
+    """``quality`` if it is a valid result of ``evaluate`` for ``n_links`` links, else a
+    :class:`RadioModelRuntimeError` naming the model and the problem."""
+    def bad(problem: str) -> RadioModelRuntimeError:
+        return RadioModelRuntimeError(f"radio model {label!r}: evaluate() {problem}")
+
+    try:
+        in_range = np.asarray(quality.in_range)
+        success = np.asarray(quality.success_probability, dtype=float)
+        rate = np.asarray(quality.data_rate_bps, dtype=float)
+    except AttributeError:
+        raise bad(f"returned {type(quality).__name__}, not a LinkQuality "
+                  "(in_range, success_probability, data_rate_bps)") from None
+    except (TypeError, ValueError) as exc:
+        raise bad(f"returned values that are not numbers ({exc})") from None
+    bits, scalar = as_packet_bits(packet_bits)
+    want = (n_links,) if scalar else (n_links, bits.size)
+    if in_range.shape != (n_links,) or in_range.dtype.kind not in "bui":
+        raise bad(f"returned in_range of shape {in_range.shape} and dtype {in_range.dtype}; expected "
+                  f"({n_links},) booleans")
+    if success.shape not in (want, (n_links,)):  # one column for every size is accepted
+        raise bad(f"returned success_probability of shape {success.shape}; expected {want}")
+    if rate.shape not in ((n_links,), ()):
+        raise bad(f"returned data_rate_bps of shape {rate.shape}; expected ({n_links},)")
+    if not np.all(np.isfinite(success)):
+        raise bad(f"returned {int(np.sum(~np.isfinite(success)))} non-finite success probabilities (NaN or inf)")
+    if np.any(success < 0.0) or np.any(success > 1.0):
+        raise bad(f"returned success probabilities outside [0, 1] (from {success.min():g} to {success.max():g})")
+    keep = in_range.astype(bool)
+    rate_b = np.broadcast_to(rate, (n_links,))
+    if np.any(~np.isfinite(rate_b[keep])) or np.any(rate_b[keep] <= 0):
+        raise bad("returned a non-positive or non-finite data rate for a link in range")
+    return LinkQuality(in_range=keep, success_probability=success, data_rate_bps=rate_b)
+
+
+def _guard_evaluate(model: Any, label: str) -> None:
+    """Replace the instance's ``evaluate`` by one whose failures and outputs are checked."""
+    inner = model.evaluate
+
+    @functools.wraps(inner)
+    def evaluate(links, rng, packet_bits=8 * 4480):
+        try:
+            quality = inner(links, rng, packet_bits)
+        except RadioModelError as exc:
+            if label in str(exc):
+                raise
+            raise RadioModelRuntimeError(f"radio model {label!r}: evaluate() failed: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - a plug-in may raise anything
+            raise RadioModelRuntimeError(
+                f"radio model {label!r}: evaluate() failed on {len(links)} links: {type(exc).__name__}: {exc}"
+            ) from exc
+        return check_quality(label, quality, len(links), packet_bits)
+
+    try:
+        model.evaluate = evaluate
+    except (AttributeError, TypeError):  # __slots__ or a frozen class: checked where it is used
+        pass
