@@ -1,22 +1,23 @@
 """Command line: ``cosim run SCENARIO.yaml`` and ``cosim validate SCENARIO.yaml``.
 
-Exit status: 0 done, 2 bad input (config, run directory), 1 the simulation failed,
-130 interrupted (rerun the same command to resume).
+Exit status: 0 done, 2 bad input (config, run directory, plug-in), 1 the simulation failed,
+130/143 interrupted by SIGINT/SIGTERM (rerun the same command to resume). No traceback is
+printed unless ``--debug`` is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
-
-from cosim.config import ConfigError, load_config
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cosim", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="print Python tracebacks (anywhere on the line)")
     sub = parser.add_subparsers(dest="command", required=True)
     overrides = dict(action="append", default=[], metavar="KEY=VALUE",
                      help="override a config key, e.g. --set train.epochs=2 (repeatable)")
@@ -24,8 +25,10 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the configured epochs (resumes an interrupted run)")
     run.add_argument("scenario", type=Path, help="scenario YAML file")
     run.add_argument("--set", dest="overrides", **overrides)
-    run.add_argument("--out", type=Path, help="run directory (default: runs/<scenario name>)")
+    run.add_argument("--out", help="run directory (default: runs/<scenario name>)")
     run.add_argument("--restart", action="store_true", help="discard results already in --out")
+    run.add_argument("--force", action="store_true",
+                     help="resume a damaged run directory by rebuilding its CSV files from the checkpoint")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     validate = sub.add_parser("validate", help="check a scenario without running it")
@@ -41,8 +44,44 @@ def _fail(lines: list[str], status: int) -> int:
     return status
 
 
+def _raise_interrupted(signum, frame) -> None:
+    from cosim.rundir import Interrupted
+
+    raise Interrupted(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    where: dict[str, Path] = {}
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        if previous is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _raise_interrupted)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        return _main(argv, where)
+    except KeyboardInterrupt as exc:  # also cosim.rundir.Interrupted (SIGTERM)
+        status = getattr(exc, "exit_status", EXIT_INTERRUPTED)
+        out = where.get("out")
+        hint = f"; run the same command again to resume from {out}" if out else ""
+        return _fail([f"interrupted{hint}"], status)
+    except Exception as exc:  # noqa: BLE001 - never a traceback unless --debug
+        if debug:
+            raise
+        return _fail([f"internal error: {type(exc).__name__}: {exc} (run again with --debug for the "
+                      "traceback)"], EXIT_FAILED)
+    finally:
+        if previous is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str], where: dict[str, Path]) -> int:
     args = _parser().parse_args(argv)
+    from cosim.config import ConfigError, load_config
+
     try:
         config = load_config(args.scenario, args.overrides)
     except ConfigError as exc:
@@ -57,20 +96,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.scenario}: ok")
         return 0
 
-    from cosim.experiment import RunDirError, run_experiment
+    import radio_models
+    from cosim.experiment import RunDirError, RunError, run_experiment
     from cosim.traffic.network import NetworkBuildError
     from cosim.traffic.sumo import TrafficError
 
-    out = args.out or Path("runs") / config.name
+    if args.out is not None and not args.out.strip():
+        return _fail(["--out: empty path; give a run directory, e.g. --out runs/x"], EXIT_BAD_INPUT)
+    out = Path(args.out) if args.out is not None else Path("runs") / config.name
+    where["out"] = out
     try:
-        metrics = run_experiment(config, out, restart=args.restart,
+        metrics = run_experiment(config, out, restart=args.restart, force=args.force,
                                  progress=False if args.no_progress else None)
-    except RunDirError as exc:
-        return _fail([str(exc)], EXIT_BAD_INPUT)
+    except (RunDirError, RunError, ConfigError) as exc:
+        return _fail(getattr(exc, "lines", None) or [str(exc)], EXIT_BAD_INPUT)
+    except radio_models.RadioModelError as exc:
+        return _fail([f"{args.scenario}: channel.radio: {exc}"], EXIT_BAD_INPUT)
     except (NetworkBuildError, TrafficError) as exc:
         return _fail([str(exc)], EXIT_FAILED)
-    except KeyboardInterrupt:
-        return _fail([f"interrupted; run the same command again to resume from {out}"], EXIT_INTERRUPTED)
     print(f"results: {metrics}")
     return 0
 

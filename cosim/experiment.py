@@ -1,47 +1,42 @@
 """A run: epochs of one scenario written to a run directory that survives being killed.
 
-Run directory::
+The run directory (its files, the resume rules and the checks done before resuming) is
+``cosim/rundir.py``. Running again into the same directory resumes after the last checkpoint:
+rows of epochs after it are dropped and recomputed, so a run killed at any moment ends with the
+same files as an uninterrupted one. A directory holding a different configuration is refused
+(``train.epochs`` may grow: that extends a run).
 
-    config.yaml      the fully resolved config (every default, absolute paths)
-    metrics.csv      one row per finished epoch (deterministic: same config + seed => same file)
-    timing.csv       wall-clock seconds per epoch (machine dependent, hence kept apart)
-    checkpoint.pt    state after the last checkpointed epoch (written atomically)
-    comm_*.csv       CommMix's N x N matrices, cumulative up to the last checkpoint
-
-Running again into the same directory resumes after the last checkpoint: rows of epochs after
-it are dropped and recomputed, so a run killed at any moment ends with the same files as an
-uninterrupted one. A directory holding a different configuration is refused (``train.epochs``
-may grow: that extends a run).
+The first SIGINT/SIGTERM lets the current epoch finish, writes a checkpoint and stops
+(:class:`~cosim.rundir.Interrupted`); a second one stops at once, leaving the directory as it
+was after the last checkpoint (still resumable).
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import math
 import os
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any
 
-import torch
-import yaml
 from tqdm import tqdm
 
 from cosim.config import ScenarioConfig, dump_config
 from cosim.contracts import Controller, EpochContext, Hook
 from cosim.controllers import IDMController, RandomController
 from cosim.engine import Engine
-from cosim.commmix import MATRIX_FILES, CommMix
+from cosim.commmix import CommMix
 from cosim.sac_controller import SACController
 from cosim.traffic.sumo import SumoTraffic
 from cosim.v2v import ChannelHook
-from learners import atomic_torch_save
+from cosim.rundir import (CHECKPOINT_VERSION, CsvLog, Interrupted, RunDir, RunDirError,  # noqa: F401
+                          atomic_write_text, open_run_dir, read_rows)
 
-CHECKPOINT_VERSION = 1
 
-
-class RunDirError(Exception):
-    """The output directory cannot be used for this run (message says why and what to do)."""
+class RunError(Exception):
+    """The run cannot start or go on with these settings (a user error; message says why)."""
 
 
 def make_controller(config: ScenarioConfig) -> Controller:
@@ -64,136 +59,133 @@ def make_hooks(config: ScenarioConfig, controller: Controller) -> list[Hook]:
     return hooks
 
 
-# ---------------------------------------------------------------------------- files
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+# ---------------------------------------------------------------------------- resources
+def estimate_memory(config: ScenarioConfig) -> dict[str, float]:
+    """Bytes a run will need at most, by part (replay buffers, networks, SUMO); an estimate."""
+    from cosim.traffic.observation import OBS_DIM
+
+    n = config.env.n_agents
+    parts: dict[str, float] = {}
+    if config.learner == "sac":
+        sac = config.sac
+        item = 8 if sac.dtype == "float64" else 4
+        act = 1
+        parts["replay buffers"] = float(n) * sac.buffer_size * (2 * OBS_DIM + act + 3) * item
+
+        def mlp(inp: int, widths, out: int) -> int:
+            sizes = [inp, *widths, out]
+            return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+
+        policy = mlp(OBS_DIM, sac.hidden, 2 * act)
+        q = mlp(OBS_DIM + act, sac.q_hidden, 1)
+        # policy: params, grads, 2 Adam moments; twin Q: online, target, grads, 2 Adam moments
+        params = 4 * policy + 2 * q * 5
+        widest = max([*sac.hidden, *sac.q_hidden])
+        activations = sac.batch_size * widest * (len(sac.hidden) + 2 * len(sac.q_hidden)) * 6
+        parts["networks"] = float(n) * (params + activations) * item
+    sources = [p for p in (config.network.net_file, config.network.nodes, config.network.edges) if p]
+    net_bytes = sum(os.path.getsize(p) for p in sources if os.path.isfile(p))
+    parts["SUMO"] = 64 * 2**20 + 20.0 * net_bytes + n * 64 * 1024
+    return parts
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
-    """Complete rows of a CSV written by :class:`CsvLog` (a torn last line is ignored)."""
-    text = path.read_text() if path.is_file() else ""
-    return list(csv.DictReader(io.StringIO(text[: text.rfind("\n") + 1])))
+def physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
-class CsvLog:
-    """An append-only CSV; every row is flushed and fsynced before the call returns.
-
-    Opening it with ``keep_rows=k`` cuts the file to its first k rows (and any torn last line),
-    which is how a resumed run forgets epochs after its checkpoint.
-    """
-
-    def __init__(self, path: Path, keep_rows: int):
-        self.path = path
-        rows = read_rows(path)
-        self.columns: list[str] | None = list(rows[0]) if rows else None
-        complete = not path.is_file() or path.read_bytes().endswith(b"\n") or path.stat().st_size == 0
-        if len(rows) != keep_rows or not complete:
-            self._rewrite(rows[:keep_rows])
-
-    def _rewrite(self, rows: list[dict[str, str]]) -> None:
-        buf = io.StringIO()
-        if rows:
-            writer = csv.DictWriter(buf, fieldnames=self.columns, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
-        else:
-            self.columns = None
-        _atomic_write_bytes(self.path, buf.getvalue().encode())
-
-    def append(self, row: dict[str, Any]) -> None:
-        new = self.columns is None
-        if new:
-            self.columns = list(row)
-        elif list(row) != self.columns:
-            raise RuntimeError(f"{self.path.name}: columns changed from {self.columns} to {list(row)}")
-        with open(self.path, "a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=self.columns, lineterminator="\n")
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-            fh.flush()
-            os.fsync(fh.fileno())
+def _gib(x: float) -> str:
+    return f"{x / 2**30:.1f} GiB"
 
 
-# ---------------------------------------------------------------------------- run directory
-def _comparable(data: dict) -> dict:
-    data = yaml.safe_load(yaml.safe_dump(data))
-    data.get("train", {}).pop("epochs", None)
-    return data
+def check_memory(config: ScenarioConfig, available: int | None = None) -> None:
+    """Refuse settings that need more memory than this machine has, before allocating any."""
+    available = physical_memory() if available is None else available
+    parts = estimate_memory(config)
+    total = sum(parts.values())
+    if available and total > 0.9 * available:
+        detail = ", ".join(f"{name} {_gib(v)}" for name, v in parts.items() if v >= 2**20)
+        raise RunError(f"this run would need about {_gib(total)} of memory ({detail}) and this machine has "
+                       f"{_gib(available)}; lower sac.buffer_size, env.n_agents or sac.hidden")
 
 
-def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for key in sorted(set(a) | set(b), key=str):
-            out += _diff_keys(a.get(key), b.get(key), f"{prefix}{key}.")
-        return out
-    return [] if a == b else [prefix.rstrip(".")]
+# ---------------------------------------------------------------------------- signals
+class _StopSignals:
+    """SIGINT/SIGTERM while epochs run: the first asks to stop after the current epoch (and a
+    checkpoint), a second one stops at once. Outside :attr:`armed` every signal stops at once."""
 
+    def __init__(self, label: str):
+        self.label = label
+        self.signum: int | None = None
+        self.armed = False
+        self._previous: dict[int, object] = {}
 
-def prepare_run_dir(config: ScenarioConfig, out: Path, restart: bool = False) -> None:
-    """Create ``out`` or check that it holds this run; write the resolved config."""
-    out.mkdir(parents=True, exist_ok=True)
-    cfg_path = out / "config.yaml"
-    if restart:
-        for name in ("config.yaml", "metrics.csv", "timing.csv", "checkpoint.pt", *MATRIX_FILES.values()):
-            (out / name).unlink(missing_ok=True)
-    if cfg_path.is_file():
-        old = _comparable(yaml.safe_load(cfg_path.read_text()) or {})
-        new = _comparable(config.model_dump(mode="json"))
-        if old != new:
-            keys = ", ".join(_diff_keys(old, new)[:8])
-            raise RunDirError(f"{out} holds a run with a different configuration (differs in: {keys}); "
-                              "use another --out, or --restart to discard it")
-    dump_config(config, cfg_path)
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.getsignal(sig)
+                signal.signal(sig, self._handle)
+        return self
 
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
-def save_checkpoint(path: Path, epochs_done: int, controller: Controller, hooks: list[Hook]) -> None:
-    atomic_torch_save({"version": CHECKPOINT_VERSION, "epochs_done": epochs_done,
-                       "controller": controller.state_dict(),
-                       "hooks": [hook.state_dict() for hook in hooks]}, path)
-
-
-def load_checkpoint(path: Path, controller: Controller, hooks: list[Hook]) -> int:
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if state.get("version") != CHECKPOINT_VERSION:
-        raise RunDirError(f"{path}: checkpoint version {state.get('version')} is not {CHECKPOINT_VERSION}")
-    controller.load_state_dict(state["controller"])
-    saved = state.get("hooks", [])
-    if len(saved) != len(hooks):
-        raise RunDirError(f"{path}: checkpoint holds the state of {len(saved)} hooks, this run has {len(hooks)}")
-    for hook, hook_state in zip(hooks, saved):
-        hook.load_state_dict(hook_state)
-    return int(state["epochs_done"])
-
-
-def write_artifacts(out: Path, hooks: list[Hook]) -> None:
-    """The files hooks keep in the run directory (e.g. CommMix's N x N matrices), atomically."""
-    for hook in hooks:
-        for name, text in hook.artifacts().items():
-            _atomic_write_bytes(out / name, text.encode())
+    def _handle(self, signum, frame) -> None:
+        if self.armed and self.signum is None:
+            self.signum = signum
+            print(f"\n{self.label}: stopping after the current epoch and its checkpoint "
+                  "(interrupt again to stop at once)", file=sys.stderr, flush=True)
+            return
+        raise Interrupted(signum)
 
 
 # ---------------------------------------------------------------------------- the run
-def run_experiment(config: ScenarioConfig, out: Path, *, restart: bool = False,
+def write_artifacts(run: RunDir, hooks: list[Hook]) -> None:
+    """The files hooks keep in the run directory (e.g. CommMix's N x N matrices), atomically."""
+    for hook in hooks:
+        for name, text in hook.artifacts().items():
+            run.write_text(name, text)
+
+
+def run_experiment(config: ScenarioConfig, out: Path, *, restart: bool = False, force: bool = False,
                    progress: bool | None = None) -> Path:
-    """Run (or resume) ``config.train.epochs`` epochs into ``out``; returns the metrics path."""
+    """Run (or resume) ``config.train.epochs`` epochs into ``out``; returns the metrics path.
+
+    Raises :class:`RunDirError` (the directory cannot be used; nothing changed), :class:`RunError`
+    (settings that cannot run), :class:`Interrupted` (SIGINT/SIGTERM; the directory is resumable).
+    """
     out = Path(out)
-    prepare_run_dir(config, out, restart)
+    check_memory(config)
+    with _StopSignals(config.name) as stop:
+        run = open_run_dir(config, out, restart=restart, force=force)
+        try:
+            for note in run.notes:
+                print(f"note: {note}", file=sys.stderr)
+            dump_config(config, out / "config.yaml")
+            _run_epochs(config, run, stop, progress)
+        finally:
+            run.close()
+    return run.metrics.path
+
+
+def _run_epochs(config: ScenarioConfig, run: RunDir, stop: _StopSignals, progress: bool | None) -> None:
     controller = make_controller(config)
     hooks = make_hooks(config, controller)
-    ckpt = out / "checkpoint.pt"
-    done = load_checkpoint(ckpt, controller, hooks) if ckpt.is_file() else 0
-    metrics = CsvLog(out / "metrics.csv", keep_rows=done)
-    timing = CsvLog(out / "timing.csv", keep_rows=done)
+    done = run.done
+    if run.state is not None:
+        controller.load_state_dict(run.state["controller"])
+        saved = run.state["hooks"]
+        if len(saved) != len(hooks):
+            raise RunDirError(f"{run.checkpoint_path}: checkpoint holds the state of {len(saved)} hooks, "
+                              f"this run has {len(hooks)}; use --restart to discard the run")
+        for hook, hook_state in zip(hooks, saved):
+            hook.load_state_dict(hook_state)
     epochs = config.train.epochs
     if done >= epochs:
-        return metrics.path
+        return
     disable = None if progress is None else not progress
     with SumoTraffic(config.sumo, config.network, config.vehicles, config.env.n_agents,
                      config.env.observe_distance) as traffic:
@@ -205,19 +197,31 @@ def run_experiment(config: ScenarioConfig, out: Path, *, restart: bool = False,
             steps.update(1)
 
         engine.on_step = on_step
+        stop.armed = True
         for epoch in range(done, epochs):
             steps.reset()
             started = time.perf_counter()
             row = engine.run_epoch(epoch)
             wall = time.perf_counter() - started
-            metrics.append(row)
-            timing.append({"epoch": epoch, "wall_time_s": round(wall, 3),
-                           "steps_per_s": round(row["steps"] / wall, 1) if wall > 0 else 0.0})
-            if (epoch + 1) % config.train.checkpoint_every == 0 or epoch + 1 == epochs:
-                write_artifacts(out, hooks)
-                save_checkpoint(ckpt, epoch + 1, controller, hooks)
-            bar.set_postfix(reward=f"{row['avg_reward']:.3f}", speed=f"{row['mean_speed']:.1f}")
+            if epoch == done and not row.get("mean_active_agents", 1):
+                raise RunError(
+                    f"epoch {epoch}: no vehicle of vType {config.vehicles.cav_type!r} was bound to an agent "
+                    f"in {row['steps']} steps, so there is nothing to control or learn; check "
+                    "vehicles.cav_type, the route files and env.horizon")
+            run.metrics.append(row)
+            run.timing.append({"epoch": epoch, "wall_time_s": round(wall, 3),
+                               "steps_per_s": round(row["steps"] / wall, 1) if wall > 0 else 0.0})
+            last = epoch + 1 == epochs
+            if (epoch + 1) % config.train.checkpoint_every == 0 or last or stop.signum is not None:
+                write_artifacts(run, hooks)
+                run.save(epoch + 1, controller.state_dict(), [hook.state_dict() for hook in hooks])
+            reward = row["avg_reward"]
+            bar.set_postfix(reward=f"{reward:.3f}" if math.isfinite(reward) else str(reward),
+                            speed=f"{row['mean_speed']:.1f}")
             bar.update(1)
+            if stop.signum is not None and not last:
+                steps.close()
+                bar.close()
+                raise Interrupted(stop.signum)
         steps.close()
         bar.close()
-    return metrics.path

@@ -108,7 +108,10 @@ class SumoTraffic:
         self.n_slots = n_slots
         self.net_file: Path = resolve_net_file(network)
         self.route_files = list(network.routes)
-        self.geometry: NetworkGeometry = measure_network(self.net_file, network.edge_order, self.route_files)
+        try:
+            self.geometry: NetworkGeometry = measure_network(self.net_file, network.edge_order, self.route_files)
+        except ValueError as exc:
+            raise TrafficError(f"network: {exc}") from None
         self.observe_distance = observe_distance or self.geometry.length
         self.dt = sumo.step_length
         self._api = None
@@ -173,7 +176,7 @@ class SumoTraffic:
     def close(self) -> None:
         """End SUMO (idempotent); frees the libsumo singleton or the TraCI process."""
         global _libsumo_owner
-        if self._api is None:
+        if getattr(self, "_api", None) is None:  # also when __init__ failed before setting it
             return
         try:
             self._api.close()
@@ -190,7 +193,10 @@ class SumoTraffic:
         self.close()
 
     def __del__(self) -> None:
-        self.close()
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - at interpreter exit modules may already be gone
+            pass
 
     # ------------------------------------------------------------------ stepping
     def step(self) -> TrafficState:
