@@ -1,7 +1,7 @@
 """The SimPy engine: one epoch = one SimPy environment with a traffic and a fleet process.
 
 Time is simulated seconds, the same clock as SUMO's (an epoch's environment starts at the time of
-the state ``reset`` returned). Two processes run in lockstep (DESIGN.md, "Time and processes"):
+the state ``reset`` returned). Two processes run in lockstep (docs/design.md):
 
 * **traffic** advances SUMO every ``step_length``, then lets every hook react to the new state
   (the V2V channel rebuilds its link graph here) and fires ``ctx.tick``;

@@ -2,7 +2,7 @@
 
 This is the reference the batched ``SACFleet`` is tested against: plain ``nn.Module`` s,
 ``torch.optim.Adam``, one agent, every step of the algorithm visible in ``SAC.update``.
-Equation numbers refer to the RSM-MASAC paper (shared/papers/rsm-masac.md, Sec. III-A):
+Equation numbers refer to the RSM-MASAC paper (Yu et al., Sec. III-A):
 
     (6)  J_Q(w_x)  = 1/2 E_{(s,a)~D} [ (Q_wx(s,a) - Q_hat(s,a))^2 ],  x = 1, 2
          Q_hat     = r + gamma (1 - d) [ min_x Q_wbar_x(s', a') - alpha log pi(a'|s') ],

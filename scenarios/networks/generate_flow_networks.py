@@ -1,7 +1,7 @@
 """Write the plain SUMO sources (nodes, edges, connections, routes) of the two built-in networks.
 
 The geometry rebuilds Flow's ``figure_eight.py`` and ``merge.py`` networks in plain SUMO (numbers
-in ``../shared/REFERENCE.md`` §1). The outputs are committed next to this script; run it again
+in ``docs/reference.md`` §1). The outputs are committed next to this script; run it again
 only to change the geometry:
 
     python scenarios/networks/generate_flow_networks.py
@@ -67,7 +67,7 @@ def figure8() -> None:
     out.mkdir(exist_ok=True)
     _write(out / "figure8.nod.xml", f"""\
 <?xml version="1.0" encoding="UTF-8"?>
-<!-- Flow figure_eight.py geometry, radius_ring = {R:g} m (REFERENCE.md 1). -->
+<!-- Flow figure_eight.py geometry, radius_ring = {R:g} m (docs/reference.md §1). -->
 <nodes>
     <node id="center" x="0" y="0" type="priority" radius="3.1"/>
     <node id="right" x="{R:g}" y="0" type="priority"/>
@@ -138,7 +138,7 @@ def merge() -> None:
     _write(out / "merge.nod.xml", f"""\
 <?xml version="1.0" encoding="UTF-8"?>
 <!-- Flow merge.py geometry: pre_merge_length = {PRE:g}, post_merge_length = {POST:g},
-     merge_length = {MERGE:g} (REFERENCE.md 1). -->
+     merge_length = {MERGE:g} (docs/reference.md §1). -->
 <nodes>
     <node id="inflow_highway" x="-100" y="0" type="priority"/>
     <node id="left" x="0" y="0" type="priority"/>

@@ -1,4 +1,4 @@
-"""Observation, reward and IDM formulas against hand-computed values (REFERENCE.md 1)."""
+"""Observation, reward and IDM formulas against hand-computed values (docs/reference.md §1)."""
 
 from __future__ import annotations
 

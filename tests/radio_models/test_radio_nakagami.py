@@ -9,7 +9,7 @@ from radio_models.base import LinkBatch
 
 
 def m3_closed_form(u):
-    """REFERENCE.md §5: m = 3, exponent 2, u = d / R: exp(-3u^2)(1 + 3u^2 + 4.5u^4)."""
+    """docs/reference.md §5: m = 3, exponent 2, u = d / R: exp(-3u^2)(1 + 3u^2 + 4.5u^4)."""
     u2 = np.asarray(u) ** 2
     return np.exp(-3 * u2) * (1 + 3 * u2 + 4.5 * u2 * u2)
 

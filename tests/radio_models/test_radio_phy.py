@@ -59,7 +59,7 @@ def test_uncoded_ber_formulas():
 
 
 def test_nist_reference_1000_bytes_qpsk_half_at_8_db():
-    # REFERENCE.md §5: PSR 0.9987. Hand check: p = 0.5 erfc(sqrt(6.3096 / 2)) = 6.13e-3,
+    # docs/reference.md §5: PSR 0.9987. Hand check: p = 0.5 erfc(sqrt(6.3096 / 2)) = 6.13e-3,
     # D = sqrt(4 p (1 - p)) = 0.1561, Pe = 0.5 (36 D^10 + 211 D^12 + ...) = 1.63e-7,
     # (1 - Pe)^8000 = 0.99870.
     assert nist_packet_success_probability(8.0, 8000, 6.0, phy_overhead=False) == pytest.approx(0.998697, abs=2e-6)
