@@ -536,6 +536,40 @@ class SACFleet:
         else:
             self.buffer.clear()
 
+    @torch.no_grad()
+    def load_weights(self, state: dict, source_agents: Sequence[int] | None = None) -> None:
+        """Start from another fleet's networks (``state_dict`` output): fine-tuning, e.g. policies
+        trained with 9 CAVs driving a scenario with more (RSM-MASAC, Fig. 13).
+
+        Agent i takes the policy, critics, target critics and temperature of saved agent
+        ``source_agents[i]`` (default: i mod the saved fleet's size). Optimiser state, counters,
+        random streams and replay buffers stay those of this fleet. The observation size and
+        every layer's shape must match (the action bounds may differ: the networks work on
+        normalised actions); a ValueError names what does not.
+        """
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"not a {CHECKPOINT_FORMAT} state (format={state.get('format')!r})")
+        n_saved = int(state["n_agents"])
+        if int(state["obs_dim"]) != self.obs_dim or len(state["action_low"]) != self.act_dim:
+            raise ValueError(f"saved policies observe {state['obs_dim']} values and act in {len(state['action_low'])} "
+                             f"dimension(s); this fleet: {self.obs_dim} and {self.act_dim}")
+        for name in ("actor", "critic"):
+            mine = [tuple(p.shape[1:]) for p in getattr(self, name)]
+            theirs = [tuple(p.shape[1:]) for p in state[name]]
+            if mine != theirs:
+                raise ValueError(f"saved {name} layers have shapes {theirs}, this fleet's {mine} "
+                                 "(sac.hidden / sac.critic_hidden must match)")
+        src = list(range(self.n_agents)) if source_agents is None else [int(a) for a in source_agents]
+        if len(src) != self.n_agents:
+            raise ValueError(f"need one source agent per agent ({self.n_agents}), got {len(src)}")
+        idx = torch.tensor([a % n_saved if source_agents is None else a for a in src])
+        if int(idx.min()) < 0 or int(idx.max()) >= n_saved:
+            raise IndexError(f"source agents must be in [0, {n_saved}), got {src}")
+        for name in ("actor", "critic", "critic_target"):
+            for dst, saved in zip(getattr(self, name), state[name], strict=True):
+                dst.copy_(saved.index_select(0, idx).to(dst.dtype))
+        self.log_alpha.copy_(state["log_alpha"].index_select(0, idx).to(self.log_alpha.dtype))
+
     def save(self, path: str | os.PathLike, include_buffers: bool = True) -> None:
         """Write a checkpoint atomically (temporary file in the same folder + ``os.replace``).
 

@@ -352,3 +352,30 @@ def test_learners_imports_no_simulator():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_load_weights_maps_saved_agents_onto_a_larger_fleet():
+    cfg = small_config()
+    small = SACFleet(2, OBS_DIM, LOW, HIGH, cfg, seeds=[1, 2])
+    big = SACFleet(5, OBS_DIM, [-1.0, 0.0], [1.0, 2.0], cfg, seeds=[3, 4, 5, 6, 7])
+    before_opt = big.actor_opt.state_dict()
+    big.load_weights(small.state_dict(include_buffers=False))
+    for i in range(5):
+        torch.testing.assert_close(big.get_policy_vector(i), small.get_policy_vector(i % 2))
+        for dst, src in zip(big.critic_target, small.critic_target):
+            torch.testing.assert_close(dst[i], src[i % 2])
+    torch.testing.assert_close(big.log_alpha, small.log_alpha[[0, 1, 0, 1, 0]])
+    assert int(big.policy_updates.sum()) == 0 and int(big.buffer.size.sum()) == 0
+    assert str(big.actor_opt.state_dict()) == str(before_opt)
+    big.load_weights(small.state_dict(include_buffers=False), source_agents=[1, 1, 1, 0, 0])
+    torch.testing.assert_close(big.get_policy_vector(2), small.get_policy_vector(1))
+
+
+def test_load_weights_names_what_does_not_match():
+    other = SACFleet(2, OBS_DIM, LOW, HIGH, small_config(hidden=(8, 8)), seeds=[1, 2])
+    fleet = SACFleet(2, OBS_DIM, LOW, HIGH, small_config(), seeds=[1, 2])
+    with pytest.raises(ValueError, match="sac.hidden"):
+        fleet.load_weights(other.state_dict(include_buffers=False))
+    wrong_obs = SACFleet(2, OBS_DIM + 1, LOW, HIGH, small_config(), seeds=[1, 2])
+    with pytest.raises(ValueError, match="observe"):
+        fleet.load_weights(wrong_obs.state_dict(include_buffers=False))
