@@ -26,6 +26,16 @@ __all__ = [
     "SIGNAL_FIELD_BITS",
     "mcs_for_rate",
     "frame_airtime_s",
+    "ofdm_airtime_s",
+    "ack_rate_bps",
+    "aifs_s",
+    "SLOT_S",
+    "SIFS_S",
+    "ACK_BYTES",
+    "CW_MIN",
+    "CW_MAX",
+    "EDCA_OCB",
+    "ACCESS_CATEGORIES",
 ]
 
 SYMBOL_DURATION_S = 8e-6
@@ -87,3 +97,58 @@ def frame_airtime_s(psdu_bytes, rate_mbps: float = 6.0):
     symbols = np.ceil((SERVICE_BITS + TAIL_BITS + 8 * length) / mcs.data_bits_per_symbol)
     airtime = PREAMBLE_AND_SIGNAL_S + SYMBOL_DURATION_S * symbols
     return float(airtime) if np.ndim(airtime) == 0 else airtime
+
+
+# ---------------------------------------------------------------- MAC timing (802.11p, OCB)
+
+SLOT_S = 13e-6
+"""aSlotTime of the OFDM PHY at 10 MHz channel spacing (IEEE Std 802.11-2016, clause 17)."""
+SIFS_S = 32e-6
+"""aSIFSTime at 10 MHz."""
+ACK_BYTES = 14
+"""ACK frame: frame control 2 + duration 2 + RA 6 + FCS 4."""
+CW_MIN = 15
+CW_MAX = 1023
+MANDATORY_RATES_MBPS = (3.0, 6.0, 12.0)
+
+EDCA_OCB: dict[str, tuple[int, int, int]] = {
+    # access category: (AIFSN, CWmin, CWmax), the default EDCA parameter set of a STA with
+    # dot11OCBActivated (IEEE Std 802.11-2016, EDCA parameter set for dot11OCBActivated; the values of Veins Mac1609_4):
+    "AC_BK": (9, CW_MIN, CW_MAX),
+    "AC_BE": (6, CW_MIN, CW_MAX),
+    "AC_VI": (3, (CW_MIN + 1) // 2 - 1, CW_MIN),
+    "AC_VO": (2, (CW_MIN + 1) // 4 - 1, (CW_MIN + 1) // 2 - 1),
+}
+ACCESS_CATEGORIES: tuple[str, ...] = ("AC_BK", "AC_BE", "AC_VI", "AC_VO")
+"""In increasing priority (an internal collision is won by the later one)."""
+
+
+def aifs_s(aifsn: int) -> float:
+    """AIFS[AC] = SIFS + AIFSN x slot (58 us for AIFSN 2, 149 us for AIFSN 9)."""
+    return SIFS_S + aifsn * SLOT_S
+
+
+def ofdm_airtime_s(psdu_bytes, rate_bps: float):
+    """PPDU airtime at any rate: the 802.11p formula with N_DBPS = 8 us x rate.
+
+    Equals :func:`frame_airtime_s` at the 802.11p rates; other rates (plug-in radio models may
+    return any rate) get the same formula with a fractional N_DBPS (vectorised in ``psdu_bytes``).
+    """
+    length = np.asarray(psdu_bytes, dtype=float)
+    if np.any(length < 0):
+        raise ValueError("psdu_bytes must be >= 0")
+    if not rate_bps > 0:
+        raise ValueError(f"rate_bps must be > 0; got {rate_bps!r}")
+    n_dbps = SYMBOL_DURATION_S * float(rate_bps)
+    if abs(n_dbps - round(n_dbps)) < 1e-9:
+        n_dbps = float(round(n_dbps))
+    symbols = np.ceil((SERVICE_BITS + TAIL_BITS + 8 * length) / n_dbps - 1e-12)
+    airtime = PREAMBLE_AND_SIGNAL_S + SYMBOL_DURATION_S * symbols
+    return float(airtime) if np.ndim(airtime) == 0 else airtime
+
+
+def ack_rate_bps(data_rate_bps: float) -> float:
+    """Rate of the ACK to a frame sent at ``data_rate_bps``: the highest mandatory rate
+    (3, 6, 12 Mb/s) not above the data rate; the data rate itself below 3 Mb/s."""
+    rates = [r * 1e6 for r in MANDATORY_RATES_MBPS if r * 1e6 <= data_rate_bps + 1e-6]
+    return max(rates) if rates else float(data_rate_bps)

@@ -7,9 +7,14 @@ Time model (DESIGN.md, "Time and processes"):
   link qualities are piecewise constant until the next update (as in Veins).
 - :meth:`Channel.pull` starts one transfer process: a request packet (requester -> responder),
   then ``respond()`` at the responder, then the response cut into packets of ``payload_bytes``
-  (responder -> requester) holding one link slot at each end. Each packet takes
-  bits / rate + ``per_packet_overhead_s`` and arrives with the success probability of the
-  edge *at the end of its airtime*; a lost packet is resent up to ``max_retries`` times.
+  (responder -> requester) holding one link slot at each end. A packet goes out as one or more
+  802.11p MAC frames (fragments at the MSDU limit, :mod:`cosim.channel.framing`); the
+  "packets" of the accounting are these frames. ``medium: independent``: each frame takes its
+  PPDU airtime + ``per_packet_overhead_s`` and arrives with the success probability of the edge
+  (for a frame of that kind: request or payload) *at the end of its airtime*; a lost frame is
+  resent up to ``max_retries`` times. ``medium: csma``: frames go through one shared 802.11p
+  EDCA medium (:mod:`cosim.channel.medium`): they wait for the channel, collide, are ACKed and
+  retried by the MAC, and arrive by SINR.
   An update that removes the edge (out of range, or a vehicle gone) fails the transfer at that
   moment. The request holds no slot (a short control message).
 - ``ideal`` mode: zero time, no loss, but the pair must be neighbours at request time.
@@ -33,6 +38,7 @@ import simpy
 import radio_models
 
 from .config import ChannelConfig
+from .medium import CsmaMedium, Frame
 from .stats import ChannelStats, FailureCause, TransferResult
 from .topology import LinkState, Topology, build_topology
 
@@ -88,7 +94,19 @@ class Channel:
         self.ideal = config.mode == "ideal"
         self.payload_bits = 8 * config.payload_bytes
         self.request_bits = 8 * config.request_bytes
+        self.framing = config.framing()
         self._radio_rng, self._loss_rng = _two_streams(rng)
+        self.medium: CsmaMedium | None = None
+        if config.medium == "csma" and not self.ideal:
+            self.medium = CsmaMedium(
+                env, self.model, self.framing, _two_streams(self._loss_rng)[0],
+                carrier_sense_dbm=config.carrier_sense_dbm,
+                fallback_rx_power_dbm=config.fallback_rx_power_dbm,
+                retry_limit=config.max_retries,
+                extra_airtime_s=config.per_packet_overhead_s,
+                on_attempt=self._on_attempt,
+                prr=self._frame_prr,
+            )
         self._topology = Topology.empty()
         self._slots: dict[int, simpy.Resource] = {}
         self._active: dict[int, _Transfer] = {}
@@ -118,9 +136,15 @@ class Channel:
         Transfers whose edge is gone fail now (``node_left`` or ``out_of_range``).
         """
         heights = self.config.antenna_height_m if antenna_heights_m is None else antenna_heights_m
-        self._topology = build_topology(
-            nodes, positions, speeds, heights, self.model, self._radio_rng, (self.payload_bits, self.request_bits)
-        )
+        frame_bits = (8 * self.framing.psdu_bytes(self.framing.fragments(self.payload_bits)[0]),
+                      8 * self.framing.psdu_bytes(self.framing.fragments(self.request_bits)[0]))
+        self._topology = build_topology(nodes, positions, speeds, heights, self.model, self._radio_rng, frame_bits)
+        if self.medium is not None:
+            node_arr = np.asarray(nodes, dtype=np.int64)
+            order = np.argsort(node_arr, kind="stable")
+            pos = np.asarray(positions, dtype=float)[order]
+            h = np.broadcast_to(np.asarray(heights, dtype=float), (node_arr.shape[0],))[order]
+            self.medium.update(node_arr[order], pos, h, self._topology)
         self.updates += 1
         self.last_update_s = self.env.now
         self._break_lost_links()
@@ -149,7 +173,8 @@ class Channel:
         """The current V2V graph (frozen networkx.Graph, built on first access after an update).
 
         Nodes: vehicles present. Edge attributes: ``distance_m``, ``success_probability`` (per
-        payload packet), ``request_success_probability``, ``rate_bps``.
+        frame of a full payload packet's first fragment), ``request_success_probability`` (per
+        request frame), ``rate_bps``.
         """
         return self._topology.graph
 
@@ -274,9 +299,14 @@ class Channel:
         return payload, int(size_bits)
 
     def _packet_sizes(self, size_bits: int) -> list[int]:
+        """Payload bits of each MAC frame of a response: packets of ``payload_bytes``, each cut
+        into fragments at the MSDU limit."""
         full, rest = divmod(size_bits, self.payload_bits)
         sizes = [self.payload_bits] * full + ([rest] if rest else [])
-        return sizes or [0]  # an empty response still takes one (header-only) packet
+        frames: list[int] = []
+        for bits in sizes or [0]:  # an empty response still takes one (header-only) frame
+            frames.extend(self.framing.fragments(bits))
+        return frames
 
     def _transfer(self, rec: _Transfer, respond: Respond, timeout: float | None):
         try:
@@ -300,7 +330,8 @@ class Channel:
         queue_wait = 0.0
         payload, size_bits = None, 0
         try:
-            yield from self._send_packet(rec, rec.requester, rec.responder, self.request_bits, True, deadline)
+            for bits in self.framing.fragments(self.request_bits):
+                yield from self._send_packet(rec, rec.requester, rec.responder, bits, True, deadline)
             responded_at = env.now
             reply = self._response(respond)
             if reply is None:
@@ -324,7 +355,8 @@ class Channel:
                             responded_at=responded_at, queue_wait=queue_wait)
 
     def _ideal_transfer(self, rec: _Transfer, respond: Respond, start: float) -> TransferResult:
-        self._count(rec, rec.requester, rec.responder, self.request_bits, True, request=True)
+        for bits in self.framing.fragments(self.request_bits):
+            self._count(rec, rec.requester, rec.responder, bits, True, request=True)
         reply = self._response(respond)
         if reply is None:
             return self._finish(rec, start, cause=FailureCause.REFUSED, responded_at=start)
@@ -353,12 +385,16 @@ class Channel:
 
     def _send_packet(self, rec: _Transfer, sender: int, receiver: int, bits: int, request: bool,
                      deadline: simpy.Event | None):
-        """Send one packet, resending it up to max_retries times; raise _Stop on failure."""
+        """Send one frame, resending it up to max_retries times; raise _Stop on failure."""
+        if self.medium is not None:
+            yield from self._send_frame_csma(rec, sender, receiver, bits, request, deadline)
+            return
         for _attempt in range(self.config.max_retries + 1):
             index = self._topology.edge_index(sender, receiver)
             if index < 0:  # defensive: updates break active transfers before this can happen
                 raise _Stop(FailureCause.OUT_OF_RANGE)
-            airtime = bits / float(self._topology.rate_bps[index]) + self.config.per_packet_overhead_s
+            airtime = self.framing.airtime_s(bits, float(self._topology.rate_bps[index]))
+            airtime += self.config.per_packet_overhead_s
             try:
                 yield from self._wait(rec, self.env.timeout(airtime), deadline)
             except (_Stop, simpy.Interrupt):
@@ -376,16 +412,59 @@ class Channel:
                 return
         raise _Stop(FailureCause.REQUEST_LOST if request else FailureCause.PACKET_LOST)
 
+    def _send_frame_csma(self, rec, sender, receiver, bits, request, deadline):
+        index = self._topology.edge_index(sender, receiver)
+        if index < 0:
+            raise _Stop(FailureCause.OUT_OF_RANGE)
+        frame = self.medium.send(sender, receiver, bits, float(self._topology.rate_bps[index]),
+                                 ac=self.config.access_category, kind="request" if request else "data",
+                                 tag=rec)
+        try:
+            yield from self._wait(rec, frame.done, deadline)
+        except (_Stop, simpy.Interrupt):
+            self.medium.abort(frame)
+            raise
+        if not frame.delivered:
+            raise _Stop(FailureCause.REQUEST_LOST if request else FailureCause.PACKET_LOST)
+
+    def _on_attempt(self, frame: Frame, delivered: bool, cause: str | None) -> None:
+        rec = frame.tag
+        if isinstance(rec, _Transfer):
+            self._count(rec, frame.sender, frame.receiver, frame.payload_bits, delivered,
+                        request=frame.kind == "request")
+
+    def _frame_prr(self, sender: int, receiver: int, kind: str) -> float:
+        index = self._topology.edge_index(sender, receiver)
+        if index < 0:
+            return 0.0
+        topo = self._topology
+        return float(topo.request_success_probability[index] if kind == "request" else topo.success_probability[index])
+
     # ---------------------------------------------------------------- accounting
 
     def reset(self) -> None:
         """Zero the per-epoch counters (transfers in flight keep running and count in the new epoch)."""
         self.stats.reset()
+        if self.medium is not None:
+            self.medium.reset_stats()
 
     def metrics(self) -> dict[str, float | int]:
         """Flat per-epoch metrics (see :meth:`ChannelStats.metrics`) plus ``transfers_in_flight``."""
         out = self.stats.metrics()
         out["transfers_in_flight"] = self.transfers_in_flight
+        if self.medium is not None:
+            out.update(self.medium.metrics())
+        else:  # the same keys: no shared medium, every loss is the link's own
+            nan = float("nan")
+            lost = int(self.stats.payload_packets_lost + self.stats.request_packets_lost)
+            out.update({"channel_busy_ratio_mean": nan, "channel_busy_ratio_max": nan,
+                        "mac_frames_sent": int(self.stats.payload_packets + self.stats.request_packets),
+                        "mac_frames_lost": lost, "mac_frames_lost_collision": 0,
+                        "mac_frames_lost_below_sensitivity": lost, "mac_frames_lost_half_duplex": 0,
+                        "mac_frames_lost_retry_limit": int(self.stats.failures[FailureCause.REQUEST_LOST]
+                                                           + self.stats.failures[FailureCause.PACKET_LOST]),
+                        "mac_cam_frames_sent": 0, "mac_queue_delay_mean_s": nan, "mac_queue_delay_p95_s": nan,
+                        "mac_link_goodput_mean_bps": nan})
         return out
 
 

@@ -10,6 +10,7 @@ Example (YAML)::
       payload_bytes: 4480
       max_retries: 7
       max_parallel_links: 4
+      medium: independent    # independent | csma (shared 802.11p medium)
       timeout_s: null
 
 ``radio`` also accepts a bare model name (``radio: free_space``).
@@ -23,9 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 import radio_models
 
-__all__ = ["ChannelConfig", "RadioConfig", "ChannelMode"]
+__all__ = ["ChannelConfig", "RadioConfig", "ChannelMode", "MediumKind", "AccessCategory"]
 
 ChannelMode = Literal["simulated", "ideal"]
+MediumKind = Literal["independent", "csma"]
+AccessCategory = Literal["AC_BK", "AC_BE", "AC_VI", "AC_VO"]
 
 
 class RadioConfig(BaseModel):
@@ -108,8 +111,9 @@ class ChannelConfig(BaseModel):
         gt=0,
         description=(
             "Payload bytes per packet: a response is cut into packets of this size. 4480 bytes, "
-            "one CPM (paper Section V-B, ETSI TR 103 562). To make one segment one packet "
-            "(per-message PRR), set it above the segment size."
+            "one CPM (paper Section V-B, ETSI TR 103 562). A packet above the MSDU limit goes "
+            "out as several MAC frames (msdu_max_bytes), each with its own airtime, loss and "
+            "retries."
         ),
     )
     request_bytes: int = Field(
@@ -118,19 +122,68 @@ class ChannelConfig(BaseModel):
         description="Size in bytes of the request packet (a small control message; an assumption).",
     )
     per_packet_overhead_s: float = Field(
-        default=40e-6,
+        default=0.0,
         ge=0.0,
         description=(
-            "Time added to each packet's airtime bits/rate, in seconds. Default 40 us: the "
-            "802.11p preamble + SIGNAL field at 10 MHz (channel access time not included)."
+            "Extra time in seconds added to every frame's airtime, on top of its 802.11p PPDU "
+            "time (which already includes the 40 us preamble + SIGNAL). Default 0."
+        ),
+    )
+    msdu_max_bytes: int = Field(
+        default=2304,
+        ge=64,
+        le=2304,
+        description=(
+            "Largest MSDU (IEEE 802.11: 2304 bytes). A packet whose payload plus LLC and "
+            "security overhead exceeds it is fragmented into several MAC frames."
+        ),
+    )
+    mac_header_bytes: int = Field(
+        default=26, ge=0, le=64,
+        description="MAC header per frame in bytes (26: QoS data header, as 802.11p/WAVE data frames).",
+    )
+    fcs_bytes: int = Field(default=4, ge=0, le=8, description="Frame check sequence per frame in bytes (4).")
+    llc_bytes: int = Field(
+        default=8, ge=0, le=64, description="LLC/SNAP header per frame in bytes (8), counted in the MSDU."
+    )
+    security_bytes: int = Field(
+        default=0, ge=0, le=1024,
+        description=(
+            "Security overhead per frame in bytes, counted in the MSDU. Default 0 (unsigned, as "
+            "Veins); an ETSI TS 103 097 signature with a certificate digest adds about 100-150."
+        ),
+    )
+    medium: MediumKind = Field(
+        default="independent",
+        description=(
+            "independent: every link is its own pipe (frames take airtime and are lost with the "
+            "radio model's probability; no contention). csma: one shared medium per channel: "
+            "802.11p EDCA with carrier sense, backoff, half-duplex, ACKs and retries, and "
+            "reception by SINR with the interference of every concurrent frame."
+        ),
+    )
+    carrier_sense_dbm: float = Field(
+        default=-85.0, ge=-120.0, le=0.0,
+        description="csma: a node senses the medium busy when the received power of ongoing frames reaches this (dBm).",
+    )
+    access_category: AccessCategory = Field(
+        default="AC_BK",
+        description="csma: EDCA access category of requests and policy segments (AC_BK, AC_BE, AC_VI, AC_VO).",
+    )
+    fallback_rx_power_dbm: float = Field(
+        default=-65.0, ge=-120.0, le=30.0,
+        description=(
+            "csma with a radio model that only gives a PRR (unit_disk, plug-ins without a link "
+            "budget): received power of every in-range link (out of range: none). Such a frame "
+            "arrives with the model's PRR if no other frame overlaps it at the receiver."
         ),
     )
     max_retries: int = Field(
         default=7,
         ge=0,
         description=(
-            "Retransmissions of a lost packet before the transfer fails (0 = none). Default 7, "
-            "the IEEE 802.11 short retry limit for unicast frames."
+            "Retransmissions of a lost frame before the transfer fails (0 = none). Default 7, "
+            "the IEEE 802.11 short retry limit for unicast frames (csma: the MAC retry limit)."
         ),
     )
     max_parallel_links: int = Field(
@@ -166,3 +219,16 @@ class ChannelConfig(BaseModel):
                 raise ValueError(f"'{value}' is no longer a channel mode: round timing moved to "
                                  f"comm.mode ({value}); channel.mode is 'simulated' or 'ideal'")
         return value
+
+    def framing(self):
+        """The :class:`cosim.channel.framing.Framing` of these settings."""
+        from .framing import Framing
+
+        return Framing(self.msdu_max_bytes, self.mac_header_bytes, self.fcs_bytes, self.llc_bytes,
+                       self.security_bytes)
+
+    @model_validator(mode="after")
+    def _framing_fits(self) -> "ChannelConfig":
+        if self.msdu_max_bytes <= self.llc_bytes + self.security_bytes:
+            raise ValueError("msdu_max_bytes must exceed llc_bytes + security_bytes")
+        return self

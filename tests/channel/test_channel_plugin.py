@@ -57,7 +57,10 @@ def test_dotted_path_model_in_a_channel(user_module):
         max_retries=0,
     )
     ch, near = run_pair(config, 20.0)
-    assert near.ok and near.finished_at == pytest.approx((1000 + 8000) / 1e6)
+    # 1 Mb/s (not an 802.11p rate: N_DBPS = 8 per 8 us symbol): request PSDU 125 + 38 = 163 B,
+    # ceil((22 + 1304) / 8) = 166 symbols -> 40 + 1328 us; response 1000 + 38 B: ceil(8326 / 8)
+    # = 1041 symbols -> 40 + 8328 us
+    assert near.ok and near.finished_at == pytest.approx((1368 + 8368) / 1e6)
     assert ch.graph.edges[0, 1]["rate_bps"] == 1e6
     ch, far = run_pair(config, 45.0)  # in range, but every packet is lost
     assert far.cause is FailureCause.REQUEST_LOST

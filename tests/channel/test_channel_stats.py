@@ -36,6 +36,18 @@ EXPECTED_KEYS = [
     "transfer_latency_max_s",
     "transfer_queue_wait_mean_s",
     "transfers_in_flight",
+    "channel_busy_ratio_mean",
+    "channel_busy_ratio_max",
+    "mac_frames_sent",
+    "mac_frames_lost",
+    "mac_frames_lost_collision",
+    "mac_frames_lost_below_sensitivity",
+    "mac_frames_lost_half_duplex",
+    "mac_frames_lost_retry_limit",
+    "mac_cam_frames_sent",
+    "mac_queue_delay_mean_s",
+    "mac_queue_delay_p95_s",
+    "mac_link_goodput_mean_bps",
 ]
 
 
@@ -50,7 +62,7 @@ def test_metric_keys_are_stable_and_empty_epoch_is_nan():
 def test_per_pair_matrices_and_metrics():
     env, ch = make()
     ch.update([0, 1, 3], np.array([[0, 0], [50, 0], [90, 0]], float))
-    a = ch.pull(0, 1, lambda: ("a", 2 * PKT_BITS))  # 1 request 0->1, 2 packets 1->0
+    a = ch.pull(0, 1, lambda: ("a", 2 * PKT_BITS))  # 1 request 0->1, 2 packets = 4 frames 1->0
     b = ch.pull(3, 1, lambda: ("b", 100))  # 1 request 3->1, 1 small packet 1->3
     c = ch.pull(0, 3, lambda: ("c", 100))  # 90 m: in range
     d = ch.pull(1, 2, lambda: ("d", 100))  # 2 absent: no_link
@@ -58,7 +70,7 @@ def test_per_pair_matrices_and_metrics():
     assert [p.value.ok for p in (a, b, c)] == [True, True, True] and d.value.cause is FailureCause.NO_LINK
     s = ch.stats
     mats = s.matrices(4)
-    assert mats["packets_sent"][0, 1] == 1 and mats["packets_sent"][1, 0] == 2
+    assert mats["packets_sent"][0, 1] == 1 and mats["packets_sent"][1, 0] == 4
     assert mats["bits_sent"][1, 0] == 2 * PKT_BITS and mats["bits_sent"][0, 1] == 512
     assert mats["packets_sent"][1, 3] == 1 and mats["bits_sent"][1, 3] == 100
     assert mats["packets_sent"][3, 0] == 1 and mats["packets_sent"][0, 3] == 1
@@ -66,8 +78,8 @@ def test_per_pair_matrices_and_metrics():
     assert mats["transfers_ok_by_pair"][0, 1] == 1 and mats["transfers_ok_by_pair"][1, 0] == 0
     assert mats["transfers_ok_by_pair"][3, 1] == 1 and mats["transfers_ok_by_pair"][0, 3] == 1
     m = ch.metrics()
-    assert m["channel_packets"] == 7 and m["channel_request_packets"] == 3
-    assert m["channel_payload_packets"] == 4
+    assert m["channel_packets"] == 9 and m["channel_request_packets"] == 3
+    assert m["channel_payload_packets"] == 6
     assert m["channel_bits"] == 3 * 512 + 2 * PKT_BITS + 200
     assert m["transfers_started"] == 4 and m["transfers_ok"] == 3 and m["transfers_failed"] == 1
     assert m["transfers_failed_no_link"] == 1
@@ -102,4 +114,4 @@ def test_reset_between_epochs():
     assert ch.stats.packets_sent.sum() == 0
     ch.pull(0, 1, lambda: ("x", PKT_BITS))
     env.run()
-    assert ch.metrics()["channel_packets"] == 2
+    assert ch.metrics()["channel_packets"] == 3  # a request and a 4480-byte packet in two frames

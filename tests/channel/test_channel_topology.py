@@ -106,7 +106,7 @@ def test_radio_model_evaluated_once_per_update_on_candidates_only():
     ch.update(range(n), pos)
     assert len(model.calls) == 1
     evaluated, sizes = model.calls[0]
-    assert sizes == (8000, 400)
+    assert sizes == (8 * (1000 + 38), 8 * (50 + 38))  # PSDU bits of a payload frame and a request frame
     assert evaluated == len(candidate_pairs(pos, 50.0))
     assert evaluated < n * (n - 1) // 20  # far fewer than all pairs
     ch.update(range(n), pos)

@@ -8,10 +8,14 @@ import radio_models as rm
 from cosim.channel import Channel, ChannelConfig, FailureCause
 
 RATE = 6e6
-OVERHEAD = 40e-6
-T_REQ = 512 / RATE + OVERHEAD  # 64-byte request: 125.333 us
-T_PKT = 35840 / RATE + OVERHEAD  # 4480-byte packet: 6013.333 us
+# 802.11p framing (defaults: 26 B MAC header + 4 B FCS + 8 B LLC/SNAP per frame, MSDU <= 2304 B,
+# so 2296 payload bytes per frame); PPDU airtime 40 us + 8 us ceil((22 + 8 PSDU) / 48) at 6 Mb/s.
+T_REQ = 184e-6  # 64-byte request: PSDU 102 B, ceil(838 / 48) = 18 symbols: 40 + 144 us
+T_FRAG1 = 3160e-6  # 2296 B fragment: PSDU 2334 B, ceil(18694 / 48) = 390 symbols: 40 + 3120 us
+T_FRAG2 = 3008e-6  # 2184 B fragment: PSDU 2222 B, ceil(17798 / 48) = 371 symbols: 40 + 2968 us
+T_PKT = T_FRAG1 + T_FRAG2  # 4480-byte packet = two frames: 6168 us
 PKT_BITS = 35840
+FRAMES = 2  # frames per 4480-byte packet
 
 
 def make(radio_params=None, seed=0, model=None, **cfg):
@@ -38,23 +42,27 @@ def run(env, proc):
 def test_exact_transfer_time():
     env, ch = make()
     line(ch, [0, 50])
-    # 2.5 packets: 35840 + 35840 + 17920 bits
+    # 2.5 packets: 4480 + 4480 + 2240 bytes = frames of 2296, 2184, 2296, 2184, 2240 bytes
     result = run(env, ch.pull(0, 1, payload(int(2.5 * PKT_BITS))))
-    # 125.333 + 2 * 6013.333 + (2986.667 + 40) = 15178.667 us
+    # the 2240 B frame: PSDU 2278 B, ceil(18246 / 48) = 381 symbols: 40 + 3048 us
+    # 184 + 2 * 6168 + 3088 = 15608 us
     assert result.ok and result.cause is None and result.payload == "theta"
-    assert result.finished_at == pytest.approx(15178.6667e-6, abs=1e-9)
-    assert result.latency_s == pytest.approx(T_REQ + 2 * T_PKT + PKT_BITS / 2 / RATE + OVERHEAD)
+    assert result.finished_at == pytest.approx(15608e-6, abs=1e-9)
+    assert result.latency_s == pytest.approx(T_REQ + 2 * T_PKT + 3088e-6)
     assert result.responded_at == pytest.approx(T_REQ)
-    assert result.packets_sent == 4 and result.packets_lost == 0
+    assert result.packets_sent == 1 + 2 * FRAMES + 1 and result.packets_lost == 0
     assert result.bits_sent == 512 + int(2.5 * PKT_BITS)
     assert result.size_bits == int(2.5 * PKT_BITS)
 
 
 def test_rate_and_overhead_are_used():
-    env, ch = make({"data_rate_mbps": 12.0}, per_packet_overhead_s=0.0, request_bytes=100)
+    env, ch = make({"data_rate_mbps": 12.0}, per_packet_overhead_s=10e-6, request_bytes=100)
     line(ch, [0, 50])
     result = run(env, ch.pull(0, 1, payload(3 * PKT_BITS)))
-    assert result.finished_at == pytest.approx(800 / 12e6 + 3 * PKT_BITS / 12e6)
+    # 12 Mb/s: N_DBPS 96. Request PSDU 138 B: ceil(1126 / 96) = 12 symbols -> 136 us;
+    # fragments PSDU 2334 B: 195 symbols -> 1600 us, 2222 B: ceil(17798 / 96) = 186 -> 1528 us;
+    # plus 10 us per frame
+    assert result.finished_at == pytest.approx(146e-6 + 3 * (1610e-6 + 1538e-6))
 
 
 def test_queueing_when_more_transfers_than_link_slots():
@@ -106,8 +114,9 @@ def test_transfer_breaks_when_pair_goes_out_of_range():
     assert not result.ok and result.cause is FailureCause.OUT_OF_RANGE
     assert result.finished_at == pytest.approx(0.03)
     assert result.payload is None
-    # 125.3 us + 4 full packets done by 24.2 ms; the 5th is cut short and counts as lost
-    assert result.packets_sent == 1 + 5 and result.packets_lost == 1
+    # 184 us + 4 full packets (8 frames) done by 24.86 ms; the 9th frame ends at 28.02 ms, the
+    # 10th is cut short at 30 ms and counts as lost
+    assert result.packets_sent == 1 + 10 and result.packets_lost == 1
     # both slots were released: a new transfer from 0 starts immediately
     nxt = ch.pull(0, 2, payload(PKT_BITS))
     env.run()
@@ -151,11 +160,14 @@ def test_retransmissions_lengthen_the_transfer():
     result = run(env, ch.pull(0, 1, payload(20 * PKT_BITS)))
     assert result.ok
     s = ch.stats
-    assert s.payload_packets > 20 and s.payload_packets_lost == s.payload_packets - 20
+    assert s.payload_packets > 40 and s.payload_packets_lost == s.payload_packets - 40
     assert s.request_packets_lost == s.request_packets - 1
-    # every attempt costs its airtime: latency = attempts x airtime
-    assert result.latency_s == pytest.approx(s.request_packets * 512 / RATE + s.payload_packets * PKT_BITS / RATE)
-    assert result.latency_s > 512 / RATE + 20 * PKT_BITS / RATE + 5 * PKT_BITS / RATE
+    # every attempt costs its airtime: latency = attempts x airtime (frames of two sizes)
+    m = ch.stats.matrices(2)
+    assert m["packets_sent"][1, 0] == s.payload_packets
+    assert result.latency_s > T_REQ + 20 * T_PKT + 5 * T_FRAG2
+    n1 = round((result.latency_s - s.request_packets * T_REQ - s.payload_packets * T_FRAG2) / (T_FRAG1 - T_FRAG2))
+    assert result.latency_s == pytest.approx(s.request_packets * T_REQ + n1 * T_FRAG1 + (s.payload_packets - n1) * T_FRAG2)
 
 
 class SizeModel(rm.UnitDisk):
@@ -187,7 +199,7 @@ def test_packet_lost_after_max_retries():
     line(ch, [0, 50])
     result = run(env, ch.pull(0, 1, payload(5 * PKT_BITS)))
     assert result.cause is FailureCause.PACKET_LOST
-    assert result.finished_at == pytest.approx(T_REQ + 4 * T_PKT)
+    assert result.finished_at == pytest.approx(T_REQ + 4 * T_FRAG1)  # the first frame, 4 times
     assert result.packets_sent == 5 and result.packets_lost == 4
     g = ch.graph
     assert g.edges[0, 1]["request_success_probability"] == 1.0 and g.edges[0, 1]["success_probability"] == 0.0
@@ -220,7 +232,7 @@ def test_payload_is_taken_at_response_time():
     state = {"version": 0}
 
     def learner():
-        yield env.timeout(100e-6)  # before the request arrives (125.3 us)
+        yield env.timeout(100e-6)  # before the request arrives (184 us)
         state["version"] = 1
 
     env.process(learner())
@@ -296,7 +308,7 @@ def test_ideal_mode_is_instantaneous_and_lossless_but_range_applies():
     ok, far = out
     assert ok.ok and ok.started_at == ok.finished_at == 1.0 and ok.latency_s == 0.0
     assert ok.responded_at == 1.0
-    assert ok.packets_sent == 11 and ok.packets_lost == 0
+    assert ok.packets_sent == 1 + 10 * FRAMES and ok.packets_lost == 0
     assert far.cause is FailureCause.NO_LINK
     assert ch.metrics()["channel_packets_lost"] == 0
 

@@ -1,0 +1,592 @@
+"""One shared 802.11p medium: EDCA (CSMA/CA) with carrier sense, half-duplex, ACKs, SINR.
+
+Used by :class:`cosim.channel.Channel` with ``channel.medium: csma``. Event-driven: no process
+per station or per slot; every transmission schedules two callbacks (its end, and the end of its
+ACK exchange) and every EDCA function at most one backoff-expiry callback at a time.
+
+Model (as Veins ``Mac1609_4`` + ``Decider80211p`` and ns-3 WAVE, simplified where said):
+
+- Power: ``P[i, j]``, the received power at j of a frame sent by i, set at every
+  :meth:`CsmaMedium.update` for pairs closer than the radio model's ``max_range_m`` (farther
+  ones neither interfere nor are sensed). SNR models (every built-in model but ``unit_disk``):
+  transmit power + gains - sampled path loss (shadowing/LOS drawn from the medium's own stream,
+  independently of the draw that built the graph). PRR-only models (``unit_disk``, plug-ins
+  without a link budget): ``fallback_rx_power_dbm`` on the graph's edges, nothing elsewhere.
+- Carrier sense: node j is busy while the total power of the frames on air at j reaches
+  ``carrier_sense_dbm`` or while j transmits. A unicast data frame also keeps busy every node
+  that senses it (and its sender) until the end of its ACK slot (SIFS + ACK), whether or not the
+  ACK is sent: this stands for the NAV of nodes that decoded the frame and for EIFS at those that
+  did not (EIFS = SIFS + ACK + AIFS after the frame, the same instant).
+- EDCA per (node, access category), the OCB parameter set (:data:`radio_models.ieee80211p.EDCA_OCB`):
+  a frame that arrives with no backoff pending while the medium has been idle for AIFS is sent at
+  once; otherwise the EDCAF counts down a backoff of uniform{0..CW} slots of 13 us, only while its
+  node senses the medium idle and only after AIFS = SIFS + AIFSN x slot of idle; the count is
+  frozen on busy and resumes after AIFS of idle. Every exchange is followed by a new backoff
+  (post-backoff). A unicast frame without ACK doubles CW (up to CWmax) and is retried up to
+  ``max_retries`` times; broadcast frames are sent once. Two EDCAFs of one node that expire
+  together: the later one suffers an internal collision (CW doubled, retry counted).
+- Half-duplex: a frame is lost at a receiver that transmits at any time during it.
+- Reception by SINR: the interference of a frame is the largest total power of the other frames
+  on air at its receiver during it (the minimum SINR over the frame, as Veins). SNR models: the
+  frame succeeds with the model's success probability at that SINR for its PSDU size (NIST error
+  model, threshold, or Nakagami fading). PRR-only models: the edge's PRR if nothing else was on
+  air at the receiver during the frame, else lost (no capture). One uniform number per frame
+  decides it and its cause: lost even without interference = ``below_sensitivity``, lost only
+  because of interference = ``collision``. ACKs (14 bytes at the highest mandatory rate not
+  above the data rate) are received by SINR the same way (PRR-only models: lost only to
+  interference). Propagation delay is zero; a receiver does not lock onto a preamble.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+import radio_models
+from radio_models import ieee80211p
+from radio_models.snr import SnrRadioModel
+
+from .framing import Framing
+from .topology import Topology, candidate_pairs
+
+__all__ = ["CsmaMedium", "Frame", "LossCause", "LOSS_CAUSES"]
+
+_EPS = 1e-9  # s: events closer than this are simultaneous (float rounding of sums of airtimes)
+
+LossCause = str
+LOSS_CAUSES = ("collision", "below_sensitivity", "half_duplex", "retry_limit")
+
+
+def _mw(dbm: float) -> float:
+    return 10.0 ** (dbm / 10.0)
+
+
+@dataclass(eq=False)
+class Frame:
+    """One MSDU handed to the MAC (unicast: ``receiver`` >= 0; broadcast: -1)."""
+
+    sender: int
+    receiver: int
+    payload_bits: int
+    psdu_bytes: int
+    rate_bps: float
+    ac: str
+    done: simpy.Event
+    enqueued_at: float
+    kind: str = "data"  # "data" | "request" | "cam": what the frame is for (stats, PRR choice)
+    tag: Any = None
+    retries: int = 0
+    delivered: bool = False
+    cancelled: bool = False
+    first_tx_at: float | None = None
+    last_cause: str | None = None
+
+
+@dataclass(eq=False)
+class _Tx:
+    sender: int
+    receiver: int  # -1: broadcast
+    frame: Frame | None
+    start: float
+    end: float
+    is_ack: bool = False
+    edcaf: _Edcaf | None = None
+    max_interf_mw: float = 0.0
+    half_duplex: bool = False
+    ack_ok: bool = False
+    data_tx: _Tx | None = None  # an ACK's data frame
+
+
+@dataclass(eq=False)
+class _Edcaf:
+    node: int
+    ac: str
+    aifs_s: float
+    cw_min: int
+    cw_max: int
+    priority: int
+    queue: deque = field(default_factory=deque)
+    cw: int = 0
+    backoff: int | None = None  # remaining slots; None: no backoff pending
+    count_from: float | None = None  # time the countdown (re)started; None: frozen
+    version: int = 0
+    expiry: float | None = None
+    transmitting: bool = False
+
+
+class CsmaMedium:
+    """The shared medium of one channel (see the module docstring).
+
+    Args:
+        env: SimPy environment.
+        model: the channel's radio model.
+        framing: frame overheads (PPDU sizes).
+        rng: the medium's random stream (backoffs, reception draws, path-loss samples).
+        carrier_sense_dbm, fallback_rx_power_dbm, retry_limit, extra_airtime_s: see ChannelConfig.
+        on_attempt: called as ``on_attempt(frame, delivered, cause)`` after every data attempt.
+        prr: ``prr(sender, receiver, kind)``: the graph's success probability of a frame (PRR-only
+            models).
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        model: radio_models.RadioModel,
+        framing: Framing,
+        rng: np.random.Generator,
+        *,
+        carrier_sense_dbm: float = -85.0,
+        fallback_rx_power_dbm: float = -65.0,
+        retry_limit: int = 7,
+        extra_airtime_s: float = 0.0,
+        on_attempt: Callable[[Frame, bool, str | None], None] | None = None,
+        prr: Callable[[int, int, str], float] | None = None,
+    ):
+        self.env = env
+        self.model = model
+        self.framing = framing
+        self.rng = rng
+        self.cs_mw = _mw(carrier_sense_dbm) * (1.0 - 1e-9)
+        self.fallback_mw = _mw(fallback_rx_power_dbm)
+        self.retry_limit = int(retry_limit)
+        self.extra_airtime_s = float(extra_airtime_s)
+        self.on_attempt = on_attempt
+        self.prr = prr
+        self.snr_model = isinstance(model, SnrRadioModel)
+        self.noise_mw = _mw(model.budget.noise_dbm) if self.snr_model else 0.0
+        self.slot = ieee80211p.SLOT_S
+        self.sifs = ieee80211p.SIFS_S
+        self._idx: dict[int, int] = {}
+        self._nodes = np.empty(0, dtype=np.int64)
+        self._P = np.zeros((0, 0))
+        self._D = np.zeros((0, 0))
+        self._hears = np.zeros((0, 0), dtype=bool)
+        self._busy = np.zeros(0, dtype=bool)
+        self._idle_since: dict[int, float] = {}
+        self._on_air: list[_Tx] = []
+        self._reserved: list[_Tx] = []
+        self._edcafs: dict[int, dict[str, _Edcaf]] = {}
+        self.reset_stats()
+
+    # ---------------------------------------------------------------- geometry
+
+    def update(self, nodes: np.ndarray, positions: np.ndarray, heights: np.ndarray, topology: Topology) -> None:
+        """New positions (nodes sorted ascending, as the topology): recompute received powers."""
+        now = self.env.now
+        self._close_presence(now)
+        old_busy = {int(n): bool(b) for n, b in zip(self._nodes.tolist(), self._busy.tolist())}
+        n = len(nodes)
+        self._nodes = np.asarray(nodes, dtype=np.int64)
+        self._idx = {int(v): i for i, v in enumerate(self._nodes.tolist())}
+        P = np.zeros((n, n))
+        D = np.zeros((n, n))
+        if self.snr_model and n > 1:
+            search = positions
+            if positions.shape[1] == 3:
+                search = positions.copy()
+                search[:, 2] += heights
+            pairs = candidate_pairs(search, float(self.model.max_range_m))
+            if pairs.shape[0]:
+                flat = np.sort(pairs[:, 0].astype(np.int64) * n + pairs[:, 1])
+                a, b = np.divmod(flat, n)
+                links = radio_models.LinkBatch.from_positions(
+                    positions[a], positions[b], tx_height_m=heights[a], rx_height_m=heights[b]
+                )
+                loss = self.model.sample_path_loss_db(links, self.rng)
+                mw = np.power(10.0, (self.model.budget.eirp_plus_rx_gain_dbm - loss) / 10.0)
+                P[a, b] = P[b, a] = mw
+                D[a, b] = D[b, a] = links.horizontal_distance_m
+        elif len(topology):
+            a = np.array([self._idx[int(u)] for u in topology.u.tolist()], dtype=np.intp)
+            b = np.array([self._idx[int(v)] for v in topology.v.tolist()], dtype=np.intp)
+            P[a, b] = P[b, a] = self.fallback_mw
+            D[a, b] = D[b, a] = topology.distance_m
+        self._P, self._D = P, D
+        self._hears = P >= self.cs_mw
+        self._busy = np.array([old_busy.get(int(v), False) for v in self._nodes.tolist()], dtype=bool)
+        for v in self._nodes.tolist():
+            self._idle_since.setdefault(int(v), now)
+            self._presence_from.setdefault(int(v), now)
+        for gone in [v for v in self._presence_from if v not in self._idx]:
+            self._presence_from.pop(gone, None)
+            if gone in self._busy_from:
+                self._busy_time[gone] = self._busy_time.get(gone, 0.0) + now - self._busy_from.pop(gone)
+        self._recompute_busy()
+
+    def rx_power_dbm(self, sender: int, receiver: int) -> float:
+        """Received power at ``receiver`` of a frame of ``sender`` (-inf where none)."""
+        i, j = self._idx.get(sender), self._idx.get(receiver)
+        if i is None or j is None or self._P[i, j] <= 0:
+            return -math.inf
+        return 10.0 * math.log10(self._P[i, j])
+
+    # ---------------------------------------------------------------- frames in
+
+    def send(
+        self,
+        sender: int,
+        receiver: int,
+        payload_bits: int,
+        rate_bps: float,
+        *,
+        ac: str = "AC_BE",
+        kind: str = "data",
+        tag: Any = None,
+    ) -> Frame:
+        """Queue one frame at ``sender``'s EDCAF of ``ac`` (``receiver`` -1: broadcast).
+
+        Its ``done`` event succeeds with the frame when the MAC is finished with it: ACKed,
+        dropped after the retry limit (``delivered`` tells whether a copy arrived anyway), or
+        sent (broadcast).
+        """
+        f = Frame(
+            int(sender), int(receiver), int(payload_bits), self.framing.psdu_bytes(payload_bits), float(rate_bps),
+            ac, self.env.event(), self.env.now, kind, tag,
+        )
+        e = self._edcaf(f.sender, ac)
+        e.queue.append(f)
+        if len(e.queue) == 1 and not e.transmitting:
+            if e.backoff is None:
+                if self._is_busy(f.sender):
+                    e.backoff = self._draw(e.cw)
+                else:  # idle: may go at once once AIFS of idle has passed
+                    e.backoff = 0
+                    e.count_from = self._idle_since.get(f.sender, self.env.now) + e.aifs_s
+            self._schedule(e)
+        return f
+
+    def abort(self, frame: Frame) -> None:
+        """Forget ``frame`` (its transfer gave up): dropped from the queue unless on the air."""
+        frame.cancelled = True
+        e = self._edcafs.get(frame.sender, {}).get(frame.ac)
+        if e is not None and not (e.transmitting and e.queue and e.queue[0] is frame):
+            try:
+                e.queue.remove(frame)
+            except ValueError:
+                pass
+
+    # ---------------------------------------------------------------- EDCA
+
+    def _edcaf(self, node: int, ac: str) -> _Edcaf:
+        per_node = self._edcafs.setdefault(node, {})
+        e = per_node.get(ac)
+        if e is None:
+            aifsn, cw_min, cw_max = ieee80211p.EDCA_OCB[ac]
+            e = per_node[ac] = _Edcaf(node, ac, ieee80211p.aifs_s(aifsn), cw_min, cw_max,
+                                      ieee80211p.ACCESS_CATEGORIES.index(ac), cw=cw_min)
+            if not self._is_busy(node):
+                e.count_from = self._idle_since.get(node, self.env.now) + e.aifs_s
+        return e
+
+    def _draw(self, cw: int) -> int:
+        return int(self.rng.integers(0, cw + 1))
+
+    def _is_busy(self, node: int) -> bool:
+        i = self._idx.get(node)
+        if i is None:
+            return any(t.sender == node for t in self._on_air) or any(t.sender == node for t in self._reserved)
+        return bool(self._busy[i])
+
+    def _schedule(self, e: _Edcaf) -> None:
+        e.version += 1
+        e.expiry = None
+        if not e.queue or e.transmitting or e.backoff is None or e.count_from is None:
+            return
+        now = self.env.now
+        at = max(now, e.count_from + e.backoff * self.slot)
+        e.expiry = at
+        version = e.version
+        ev = self.env.timeout(at - now)
+        ev.callbacks.append(lambda _ev, e=e, version=version: self._expire(e, version))
+
+    def _freeze(self, node: int, now: float) -> None:
+        for e in self._edcafs.get(node, {}).values():
+            if e.backoff is None or e.count_from is None:
+                continue
+            if e.expiry is not None and e.expiry <= now + _EPS:
+                continue  # its slot boundary is now: it transmits (the busy medium came too late)
+            if now > e.count_from:
+                elapsed = int(math.floor((now - e.count_from) / self.slot + 1e-6))
+                e.backoff = max(0, e.backoff - elapsed)
+            e.count_from = None
+            e.version += 1
+            e.expiry = None
+
+    def _resume(self, node: int, now: float) -> None:
+        self._idle_since[node] = now
+        for e in self._edcafs.get(node, {}).values():
+            if e.transmitting:
+                continue
+            e.count_from = now + e.aifs_s
+            if e.backoff is not None:
+                self._schedule(e)
+
+    def _expire(self, e: _Edcaf, version: int) -> None:
+        if version != e.version:
+            return
+        e.expiry = None
+        while e.queue and e.queue[0].cancelled:
+            e.queue.popleft()
+        if not e.queue:
+            e.backoff = None
+            return
+        if any(t.sender == e.node for t in self._on_air):  # another AC of this node won the slot
+            frame = e.queue[0]
+            frame.retries += 1
+            if frame.retries > self.retry_limit and frame.receiver >= 0:
+                self._finish_frame(e, frame, "retry_limit")
+            else:
+                e.cw = min(2 * e.cw + 1, e.cw_max)
+            e.backoff = self._draw(e.cw)
+            e.count_from = None
+            return
+        self._transmit(e, e.queue[0])
+
+    # ---------------------------------------------------------------- air
+
+    def _transmit(self, e: _Edcaf, frame: Frame) -> None:
+        now = self.env.now
+        e.transmitting = True
+        e.backoff = None
+        e.count_from = None
+        if frame.first_tx_at is None:
+            frame.first_tx_at = now
+            self._queue_delays.append(now - frame.enqueued_at)
+        duration = self.framing.airtime_s(frame.payload_bits, frame.rate_bps) + self.extra_airtime_s
+        tx = _Tx(frame.sender, frame.receiver, frame, now, now + duration, edcaf=e)
+        self._start(tx)
+        self.frames_sent += 1
+        self.frames_sent_by_kind[frame.kind] = self.frames_sent_by_kind.get(frame.kind, 0) + 1
+        self.airtime_s += duration
+        ev = self.env.timeout(duration)
+        ev.callbacks.append(lambda _ev, tx=tx: self._data_end(tx))
+
+    def _start(self, tx: _Tx) -> None:
+        for o in self._on_air:
+            if o.receiver == tx.sender:
+                o.half_duplex = True
+            if tx.receiver >= 0 and o.sender == tx.receiver:
+                tx.half_duplex = True
+        self._on_air.append(tx)
+        self._update_interference()
+        self._recompute_busy()
+
+    def _update_interference(self) -> None:
+        if len(self._on_air) < 2:
+            return
+        senders = [self._idx.get(t.sender) for t in self._on_air]
+        for t in self._on_air:
+            r = self._idx.get(t.receiver) if t.receiver >= 0 else None
+            if r is None:
+                continue
+            total = 0.0
+            for o, s in zip(self._on_air, senders):
+                if o is not t and s is not None:
+                    total += self._P[s, r]
+            if total > t.max_interf_mw:
+                t.max_interf_mw = total
+
+    def _data_end(self, tx: _Tx) -> None:
+        self._on_air.remove(tx)
+        frame = tx.frame
+        e = tx.edcaf
+        if frame.receiver < 0:  # broadcast: sent once, no ACK
+            e.transmitting = False
+            self._finish_frame(e, frame, None)
+            self._recompute_busy()
+            return
+        ok, cause = self._receive(tx, frame.psdu_bytes, frame.kind)
+        if ok:
+            frame.delivered = True
+        else:
+            frame.last_cause = cause
+            self.frames_lost[cause] += 1
+        if self.on_attempt is not None:
+            self.on_attempt(frame, ok, cause)
+        ack_s = self._ack_airtime(frame.rate_bps)
+        tx.end = self.env.now  # the reservation below is measured from the true end
+        self._reserved.append(tx)
+        if ok:
+            ev = self.env.timeout(self.sifs)
+            ev.callbacks.append(lambda _ev, tx=tx, ack_s=ack_s: self._ack_start(tx, ack_s))
+        else:
+            ev = self.env.timeout(self.sifs + ack_s)
+            ev.callbacks.append(lambda _ev, tx=tx: self._exchange_end(tx))
+        self._recompute_busy()
+
+    def _ack_airtime(self, rate_bps: float) -> float:
+        return float(ieee80211p.ofdm_airtime_s(ieee80211p.ACK_BYTES, ieee80211p.ack_rate_bps(rate_bps)))
+
+    def _ack_start(self, data: _Tx, ack_s: float) -> None:
+        now = self.env.now
+        ack = _Tx(data.receiver, data.sender, None, now, now + ack_s, is_ack=True, data_tx=data)
+        self._start(ack)
+        self.airtime_s += ack_s
+        ev = self.env.timeout(ack_s)
+        ev.callbacks.append(lambda _ev, ack=ack: self._ack_end(ack))
+
+    def _ack_end(self, ack: _Tx) -> None:
+        self._on_air.remove(ack)
+        ok, _cause = self._receive(ack, ieee80211p.ACK_BYTES, "ack")
+        ack.data_tx.ack_ok = ok
+        self._exchange_end(ack.data_tx)
+
+    def _exchange_end(self, tx: _Tx) -> None:
+        self._reserved.remove(tx)
+        e, frame = tx.edcaf, tx.frame
+        e.transmitting = False
+        if tx.ack_ok or frame.cancelled:
+            self._finish_frame(e, frame, None)
+        else:
+            frame.retries += 1
+            if frame.retries > self.retry_limit:
+                self._finish_frame(e, frame, "retry_limit")
+            else:
+                e.cw = min(2 * e.cw + 1, e.cw_max)
+                self.retransmissions += 1
+        e.backoff = self._draw(e.cw)  # post-backoff, or the retry's backoff
+        e.count_from = None
+        self._recompute_busy()
+        if not self._is_busy(e.node):  # no idle edge comes (the node was idle already)
+            e.count_from = self._idle_since.get(e.node, self.env.now) + e.aifs_s
+            self._schedule(e)
+
+    def _finish_frame(self, e: _Edcaf, frame: Frame, drop: str | None) -> None:
+        if e.queue and e.queue[0] is frame:
+            e.queue.popleft()
+        e.cw = e.cw_min
+        if drop is not None:
+            self.frames_dropped += 1
+            self.frames_lost["retry_limit"] += 1
+        if not frame.done.triggered:
+            frame.done.succeed(frame)
+        if frame.receiver >= 0 and frame.delivered:
+            self._delivered_bits[(frame.sender, frame.receiver)] = (
+                self._delivered_bits.get((frame.sender, frame.receiver), 0) + frame.payload_bits
+            )
+
+    def _receive(self, tx: _Tx, psdu_bytes: int, kind: str) -> tuple[bool, str | None]:
+        """Whether ``tx`` decodes at its receiver, and the cause of a loss."""
+        u = float(self.rng.random())
+        if tx.half_duplex:
+            return False, "half_duplex"
+        i, j = self._idx.get(tx.sender), self._idx.get(tx.receiver)
+        if i is None or j is None or self._P[i, j] <= 0.0:
+            return False, "below_sensitivity"
+        signal = self._P[i, j]
+        if self.snr_model:
+            snr = 10.0 * math.log10(signal / self.noise_mw)
+            sinr = 10.0 * math.log10(signal / (self.noise_mw + tx.max_interf_mw))
+            links = radio_models.LinkBatch.from_distances(np.array([self._D[i, j]] * 2))
+            p = self.model._success(np.array([snr, sinr]), links, np.array([8 * psdu_bytes]))
+            p_clean, p_sinr = float(p[0, 0]), float(p[1, 0])
+        else:
+            if kind == "ack":
+                p_clean = 1.0
+            else:
+                p_clean = self.prr(tx.sender, tx.receiver, kind) if self.prr is not None else 1.0
+            p_sinr = p_clean if tx.max_interf_mw <= 0.0 else 0.0
+        if u < p_sinr:
+            return True, None
+        if u < p_clean:
+            return False, "collision"
+        return False, "below_sensitivity"
+
+    def _recompute_busy(self) -> None:
+        n = self._nodes.shape[0]
+        if n == 0:
+            return
+        sensed = np.zeros(n)
+        busy = np.zeros(n, dtype=bool)
+        for t in self._on_air:
+            i = self._idx.get(t.sender)
+            if i is not None:
+                sensed += self._P[i]
+                busy[i] = True
+        busy |= sensed >= self.cs_mw
+        for t in self._reserved:
+            i = self._idx.get(t.sender)
+            if i is not None:
+                busy |= self._hears[i]
+                busy[i] = True
+        changed = np.flatnonzero(busy != self._busy)
+        if not changed.size:
+            return
+        self._busy = busy
+        now = self.env.now
+        for i in changed.tolist():
+            node = int(self._nodes[i])
+            if busy[i]:
+                self._busy_from[node] = now
+                self._freeze(node, now)
+            else:
+                start = self._busy_from.pop(node, None)
+                if start is not None:
+                    self._busy_time[node] = self._busy_time.get(node, 0.0) + now - start
+                self._resume(node, now)
+
+    # ---------------------------------------------------------------- accounting
+
+    def reset_stats(self) -> None:
+        now = self.env.now
+        self.frames_sent = 0
+        self.frames_sent_by_kind: dict[str, int] = {}
+        self.frames_lost = {c: 0 for c in LOSS_CAUSES}
+        self.frames_dropped = 0
+        self.retransmissions = 0
+        self.airtime_s = 0.0
+        self._queue_delays: list[float] = []
+        self._delivered_bits: dict[tuple[int, int], int] = {}
+        self._busy_time: dict[int, float] = {}
+        self._presence_time: dict[int, float] = {}
+        self._stats_from = now
+        self._presence_from = {int(v): now for v in self._nodes.tolist()}
+        self._busy_from = {int(v): now for v, b in zip(self._nodes.tolist(), self._busy.tolist()) if b}
+
+    def _close_presence(self, now: float) -> None:
+        for v, t0 in self._presence_from.items():
+            self._presence_time[v] = self._presence_time.get(v, 0.0) + now - t0
+            self._presence_from[v] = now
+
+    def busy_ratios(self) -> dict[int, float]:
+        """Channel busy ratio per node since the last reset: busy time / time present."""
+        now = self.env.now
+        self._close_presence(now)
+        out = {}
+        for v, present in self._presence_time.items():
+            busy = self._busy_time.get(v, 0.0) + (now - self._busy_from[v] if v in self._busy_from else 0.0)
+            if present > 0:
+                out[v] = min(1.0, busy / present)
+        return out
+
+    def metrics(self) -> dict[str, float]:
+        cbr = self.busy_ratios()
+        now = self.env.now
+        dt = now - self._stats_from
+        lost = sum(self.frames_lost[c] for c in LOSS_CAUSES if c != "retry_limit")
+        delays = np.asarray(self._queue_delays, dtype=float)
+        goodput = [b / dt for b in self._delivered_bits.values()] if dt > 0 else []
+        out = {
+            "channel_busy_ratio_mean": float(np.mean(list(cbr.values()))) if cbr else float("nan"),
+            "channel_busy_ratio_max": float(max(cbr.values())) if cbr else float("nan"),
+            "mac_frames_sent": int(self.frames_sent),
+            "mac_frames_lost": int(lost),
+        }
+        for c in LOSS_CAUSES:
+            out[f"mac_frames_lost_{c}"] = int(self.frames_lost[c])
+        out["mac_cam_frames_sent"] = int(self.frames_sent_by_kind.get("cam", 0))
+        out["mac_queue_delay_mean_s"] = float(delays.mean()) if delays.size else float("nan")
+        out["mac_queue_delay_p95_s"] = float(np.percentile(delays, 95)) if delays.size else float("nan")
+        out["mac_link_goodput_mean_bps"] = float(np.mean(goodput)) if goodput else float("nan")
+        return out
+
+    def goodput_bps(self) -> dict[tuple[int, int], float]:
+        """Payload bits delivered per (sender, receiver) since the last reset, per second."""
+        dt = self.env.now - self._stats_from
+        return {k: v / dt for k, v in self._delivered_bits.items()} if dt > 0 else {}
