@@ -34,6 +34,7 @@ import json
 import os
 import signal
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -318,7 +319,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise RunDirError(f"{path}: the checkpoint is empty (0 bytes; the run was probably killed while "
                           f"the disk was full); {fix}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the answer below says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - truncated, foreign or unsafe: all one answer
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise RunDirError(f"{path}: not a readable cosim checkpoint ({reason}); {fix}") from None
@@ -435,12 +438,6 @@ def open_run_dir(config, out: Path, *, restart: bool = False, force: bool = Fals
 
 def _open_locked(config, out: Path, lock: RunLock, restart: bool, force: bool) -> RunDir:
     every = config.train.checkpoint_every
-    if restart:
-        for entry in out.iterdir():
-            name = entry.name
-            if entry.is_file() and (name in MARKERS or name in LOGS or name.startswith("comm_")
-                                    or (name.startswith(".") and ".tmp-" in name)):
-                entry.unlink()
     names = sorted(p.name for p in out.iterdir())
     if not any(n in MARKERS for n in names):
         foreign = [n for n in names if not (n == LOCK_NAME or n.startswith("."))]
@@ -448,6 +445,12 @@ def _open_locked(config, out: Path, lock: RunLock, restart: bool, force: bool) -
             shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
             raise RunDirError(f"{out}: not empty and not a cosim run directory (holds {shown}); nothing was "
                               "changed. Give a new or empty directory as --out")
+    if restart:
+        for entry in out.iterdir():
+            name = entry.name
+            if entry.is_file() and (name in MARKERS or name in LOGS or name.startswith("comm_")
+                                    or (name.startswith(".") and ".tmp-" in name)):
+                entry.unlink()
 
     data = comparable_config(config)
     inputs = input_hashes(config)

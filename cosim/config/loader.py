@@ -186,7 +186,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Scenari
     origin = apply_overrides(data, overrides or [])
     early = check_scalars(data)
     try:
-        config = ScenarioConfig.model_validate(data, context={"base_dir": path.resolve().parent})
+        config = ScenarioConfig.model_validate(_without(data, early), context={"base_dir": path.resolve().parent})
     except ValidationError as exc:
         lines = format_validation_error(exc, path, origin, skip=set(early))
         raise ConfigError(_early_lines(early, path, origin) + lines) from None
@@ -271,6 +271,27 @@ def check_scalars(data: dict) -> dict[tuple, str]:
     errors: dict[tuple, str] = {}
     _check_section(data, ScenarioConfig, (), errors)
     return errors
+
+
+def _without(data: dict, errors: dict[tuple, str]) -> dict:
+    """``data`` without the keys already found wrong (so they cause no follow-up errors)."""
+    if not errors:
+        return data
+    import copy
+
+    data = copy.deepcopy(data)
+    for loc in errors:
+        key = []
+        for part in loc:
+            if isinstance(part, int):
+                break
+            key.append(part)
+        node = data
+        for part in key[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(key[-1], None)
+    return data
 
 
 def _early_lines(errors: dict[tuple, str], path: Path, origin: dict[str, str]) -> list[str]:

@@ -110,8 +110,10 @@ class SumoTraffic:
         self.route_files = list(network.routes)
         try:
             self.geometry: NetworkGeometry = measure_network(self.net_file, network.edge_order, self.route_files)
-        except ValueError as exc:
-            raise TrafficError(f"network: {exc}") from None
+        except ValueError as exc:  # edge_order names edges the network does not have
+            from cosim.config.loader import ConfigError
+
+            raise ConfigError([f"network.edge_order: {exc}"]) from None
         self.observe_distance = observe_distance or self.geometry.length
         self.dt = sumo.step_length
         self._api = None
