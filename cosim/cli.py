@@ -64,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv, where)
     except KeyboardInterrupt as exc:  # also cosim.rundir.Interrupted (SIGTERM)
+        try:  # the run directory is consistent: further signals while exiting are ignored
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_IGN)
+            previous = None
+        except ValueError:  # not the main thread
+            pass
         status = getattr(exc, "exit_status", EXIT_INTERRUPTED)
         out = where.get("out")
         hint = f"; run the same command again to resume from {out}" if out else ""

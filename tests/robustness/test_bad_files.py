@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from conftest import FIGURE8, SCENARIOS, args_for
+from robust_kit import FIGURE8, SCENARIOS, args_for
 
 BOMB = "\n".join(
     ["a: &a [x, x, x, x, x, x, x, x, x, x]"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import FIGURE8, SCENARIOS, args_for
+from robust_kit import FIGURE8, SCENARIOS, args_for
 
 NON_FINITE = {
     "env.desired_speed": [".inf", ".nan", "-.inf"],

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import radio_models
-from conftest import FIGURE8, QUICK, args_for
+from robust_kit import FIGURE8, QUICK, args_for
 
 _names = itertools.count()
 

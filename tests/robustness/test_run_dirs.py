@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import FIGURE8, QUICK, args_for, snapshot
+from robust_kit import FIGURE8, QUICK, args_for, snapshot
 
 SETS = (*QUICK, "train.epochs=4")
 

@@ -1,0 +1,135 @@
+"""Signals (SIGINT, SIGTERM, once or twice, at start-up or mid-run), exits without spurious
+tracebacks, and settings that would need more memory than the machine has."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from robust_kit import FIGURE8, QUICK, Result, args_for, run_subprocess
+
+SLOW = ("learner=random", "env.horizon=300", "train.epochs=40")
+
+
+def _start(out, *sets):
+    return subprocess.Popen([sys.executable, "-m", "cosim", *args_for("run", FIGURE8, *sets, out=out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _rows(out) -> list[str]:
+    path = out / "metrics.csv"
+    return path.read_text().splitlines()[1:] if path.is_file() else []
+
+
+def _wait_rows(out, n, proc, limit=90.0):
+    deadline = time.monotonic() + limit
+    while len(_rows(out)) < n:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the run made no progress"
+        time.sleep(0.05)
+
+
+def _finish(proc) -> Result:
+    out, err = proc.communicate(timeout=120)
+    return Result(proc.returncode, out, err).clean()
+
+
+@pytest.mark.parametrize("signum,status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_first_signal_finishes_the_epoch_and_checkpoints(cli, tmp_path, signum, status):
+    out = tmp_path / "run"
+    proc = _start(out, *SLOW)
+    _wait_rows(out, 1, proc)
+    proc.send_signal(signum)
+    result = _finish(proc)
+    assert result.rc == status, result.err
+    assert "resume" in result.err and str(out) in result.err
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["epochs_done"] == len(_rows(out)) >= 1  # every row is checkpointed
+    assert [r.split(",")[0] for r in _rows(out)] == [str(i) for i in range(len(_rows(out)))]
+    resumed = cli(*args_for("run", FIGURE8, *QUICK[:1], "env.horizon=300",
+                            f"train.epochs={len(_rows(out)) + 1}", out=out))
+    assert resumed.rc == 0, resumed.err
+    assert [r.split(",")[0] for r in _rows(out)] == [str(i) for i in range(state["epochs_done"] + 1)]
+
+
+def test_second_signal_stops_at_once_and_leaves_a_resumable_directory(cli, tmp_path):
+    out = tmp_path / "run"
+    proc = _start(out, "learner=random", "env.horizon=1500", "train.epochs=40")
+    _wait_rows(out, 1, proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    result = _finish(proc)
+    assert result.rc == 130, result.err
+    done = len(_rows(out))
+    resumed = cli(*args_for("run", FIGURE8, "learner=random", "env.horizon=1500", f"train.epochs={done + 1}",
+                            out=out))
+    assert resumed.rc == 0, resumed.err
+    assert [r.split(",")[0] for r in _rows(out)] == [str(i) for i in range(done + 1)]
+
+
+@pytest.mark.parametrize("signum,status,delay", [(signal.SIGINT, 130, 0.3), (signal.SIGTERM, 143, 0.3),
+                                                  (signal.SIGINT, 130, 1.5)])
+def test_signal_during_start_up(tmp_path, signum, status, delay):
+    out = tmp_path / "run"
+    proc = _start(out, *SLOW)
+    time.sleep(delay)
+    proc.send_signal(signum)
+    result = _finish(proc)
+    assert result.rc == status, result.err
+    assert not _rows(out)
+
+
+def test_failed_start_leaves_no_traceback_at_exit(tmp_path):
+    result = run_subprocess(*args_for("run", FIGURE8, *QUICK, "network.edge_order=[nope]", "train.epochs=1",
+                                      out=tmp_path / "run")).clean()
+    assert result.rc == 2 and "network.edge_order" in result.err, result.err
+
+
+def test_debug_shows_the_traceback_of_an_internal_error(cli, monkeypatch, tmp_path):
+    import cosim.experiment
+
+    monkeypatch.setattr(cosim.experiment, "run_experiment", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        cli("--debug", *args_for("run", FIGURE8, *QUICK, out=tmp_path / "run"))
+    assert cli("--debug", *args_for("validate", FIGURE8, "env.horizon=0")).rc == 2
+
+
+@pytest.mark.parametrize("sets", [
+    ("sac.buffer_size=1000000000",),
+    ("env.n_agents=100000", "sac.buffer_size=1000000"),
+    ("env.n_agents=5000", "sac.hidden=[4096, 4096, 4096]", "sac.batch_size=4096"),
+    ("sac.buffer_size=400000000", "sac.dtype=float64"),
+])
+def test_memory_beyond_the_machine_is_refused_before_allocating(cli, tmp_path, sets):
+    out = tmp_path / "run"
+    result = cli(*args_for("run", FIGURE8, "env.horizon=20", *sets, out=out))
+    assert result.rc == 2 and "GiB" in result.err and "memory" in result.err, result.err
+    assert not out.exists()
+
+
+def test_memory_estimate_of_the_defaults_is_modest():
+    from cosim.config import load_config
+    from cosim.experiment import check_memory, estimate_memory
+
+    config = load_config(FIGURE8)
+    assert sum(estimate_memory(config).values()) < 2 * 2**30
+    check_memory(config, available=8 * 2**30)
+
+
+def test_cli_never_shows_a_traceback_for_an_internal_error(cli, monkeypatch, tmp_path):
+    import cosim.experiment
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("deliberate")
+
+    monkeypatch.setattr(cosim.experiment, "run_experiment", broken)
+    result = cli(*args_for("run", FIGURE8, *QUICK, out=tmp_path / "run"), clean=False)
+    assert result.rc == 1 and "internal error" in result.err and "--debug" in result.err
+    assert "Traceback" not in result.err
