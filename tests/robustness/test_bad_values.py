@@ -6,6 +6,8 @@ Every case: exit status 2, no traceback, a message naming the --set and the key.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from robust_kit import FIGURE8, SCENARIOS, args_for
@@ -134,3 +136,15 @@ def test_same_mistakes_in_the_file(cli, tmp_path):
     result = cli("validate", str(scenario))
     assert result.rc == 2 and result.err.count(str(scenario)) == 2, result.err
     assert "env.desired_speed" in result.err and "env.n_agents" in result.err
+
+
+def test_cavs_that_never_enter_within_the_horizon(cli, tmp_path, scenario_copy):
+    """The route files use the CAV type, but no CAV departs before the epoch ends: the run stops
+    after its first epoch (exit 2) instead of "training" zero agents."""
+    routes = scenario_copy.parent / "networks" / "figure8" / "figure8.rou.xml"
+    text = re.sub(r'(type="cav" route="\w+") depart="0"', r'\1 depart="5000"', routes.read_text())
+    routes.write_text(text)
+    out = tmp_path / "run"
+    result = cli(*args_for("run", scenario_copy, "learner=random", "env.horizon=20", "train.epochs=2", out=out))
+    assert result.rc == 2 and "no vehicle of vType 'cav'" in result.err, result.text
+    assert not (out / "checkpoint.pt").exists()
