@@ -143,6 +143,11 @@ class _StopSignals:
 
 
 # ---------------------------------------------------------------------------- the run
+def _timing_row(epoch: int, phase: str, row: dict, wall: float) -> dict:
+    return {"epoch": epoch, "phase": phase, "wall_time_s": round(wall, 3),
+            "steps_per_s": round(row["steps"] / wall, 1) if wall > 0 else 0.0}
+
+
 def write_artifacts(run: RunDir, hooks: list[Hook]) -> None:
     """The files hooks keep in the run directory (e.g. CommMix's N x N matrices), atomically."""
     for hook in hooks:
@@ -209,8 +214,18 @@ def _run_epochs(config: ScenarioConfig, run: RunDir, stop: _StopSignals, progres
                     f"in {row['steps']} steps, so there is nothing to control or learn; check "
                     "vehicles.cav_type, the route files and env.horizon")
             run.metrics.append(row)
-            run.timing.append({"epoch": epoch, "wall_time_s": round(wall, 3),
-                               "steps_per_s": round(row["steps"] / wall, 1) if wall > 0 else 0.0})
+            run.timing.append(_timing_row(epoch, "train", row, wall))
+            every = config.train.eval_every
+            if every and (epoch + 1) % every == 0:
+                for k in range(config.train.eval_epochs):
+                    steps.reset()
+                    started = time.perf_counter()
+                    eval_row = engine.run_epoch(((epoch + 1) // every - 1) * config.train.eval_epochs + k,
+                                                phase="eval")
+                    eval_row["epoch"] = epoch  # the training epoch this evaluation followed
+                    run.metrics.append(eval_row)
+                    run.timing.append(_timing_row(epoch, "eval", eval_row, time.perf_counter() - started))
+                    bar.set_postfix(eval_reward=f"{eval_row['avg_reward']:.3f}")
             last = epoch + 1 == epochs
             if (epoch + 1) % config.train.checkpoint_every == 0 or last or stop.signum is not None:
                 write_artifacts(run, hooks)

@@ -297,6 +297,14 @@ def diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [] if a == b else [prefix.rstrip(".")]
 
 
+def training_rows(columns: list[str], rows: list[list[str]]) -> int:
+    """Rows of training epochs (evaluation rows, ``phase`` = ``eval``, sit between them)."""
+    if "phase" not in columns:
+        return len(rows)
+    k = columns.index("phase")
+    return sum(1 for row in rows if len(row) > k and row[k] != "eval")
+
+
 # ---------------------------------------------------------------------------- checkpoints
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """``torch.save`` through :func:`atomic_write`."""
@@ -336,8 +344,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if state["epochs_done"] < 1:
         raise RunDirError(f"{path}: checkpoint with {state['epochs_done']} epochs done; {fix}")
     for log in ("metrics", "timing"):
-        rows = state[log].get("rows")
-        if not isinstance(rows, list) or len(rows) != state["epochs_done"]:
+        rows, columns = state[log].get("rows"), state[log].get("columns")
+        if (not isinstance(rows, list) or not isinstance(columns, list)
+                or training_rows(columns, rows) != state["epochs_done"]):
             raise RunDirError(f"{path}: the checkpoint's {log} rows do not match its epoch count; {fix}")
     return state
 
@@ -398,9 +407,10 @@ def _check_log(name: str, content: CsvContent, want: dict | None, done: int, eve
     """What is wrong with a CSV log against the checkpoint's rows (None: usable)."""
     if content.error:
         return f"{name} {content.error}"
+    trained = training_rows(content.columns, content.rows)
     if want is None:  # no checkpoint: rows of epochs that were never checkpointed are dropped
-        if len(content.rows) >= every:
-            return (f"{name} holds {len(content.rows)} epochs but there is no checkpoint.pt (it is written "
+        if trained >= every:
+            return (f"{name} holds {trained} epochs but there is no checkpoint.pt (it is written "
                     f"every {every} epochs), so they cannot be resumed")
         return None
     if not content.exists:
@@ -408,13 +418,14 @@ def _check_log(name: str, content: CsvContent, want: dict | None, done: int, eve
     if content.columns != want["columns"]:
         return f"{name} has other columns than the run's ({', '.join(content.columns[:4]) or 'none'}, ...)"
     have = content.rows
-    if len(have) < done:
-        return f"{name} has {len(have)} rows, the checkpoint {done} epochs (rows {len(have)}..{done - 1} are missing)"
+    if len(have) < len(want["rows"]):
+        return (f"{name} has {len(have)} rows, the checkpoint {len(want['rows'])} "
+                f"(rows {len(have)}..{len(want['rows']) - 1} are missing)")
     for i, (a, b) in enumerate(zip(have, want["rows"])):
         if a != b:
             return f"{name}: row {i} differs from the checkpoint's (the file was edited or is another run's)"
-    if len(have) > done + every:
-        return (f"{name} has {len(have)} rows, more than the checkpoint's {done} epochs plus {every} "
+    if trained > done + every:
+        return (f"{name} has {trained} epochs, more than the checkpoint's {done} epochs plus {every} "
                 "(the checkpoint is older than the metrics)")
     return None
 

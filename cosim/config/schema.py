@@ -216,6 +216,12 @@ class TrainConfig(StrictModel):
         1000, ge=0, description="Environment steps of the run before the first update (agents "
         "act with their initial policies and fill their buffers; an agent also waits until its "
         "buffer holds a batch).")
+    eval_every: int = Field(
+        10, ge=0, description="Training epochs between evaluations (Algorithm 1: every 10); 0 = never. "
+        "An evaluation runs eval_epochs epochs with deterministic policies (tanh of the mean), no "
+        "learning, no buffer writes and no communication, on random streams of its own; its rows "
+        "have phase 'eval' and the number of the training epoch it followed.")
+    eval_epochs: int = Field(1, ge=1, description="Epochs per evaluation.")
     checkpoint_every: int = Field(
         1, ge=1, description="Epochs between checkpoints; a killed run resumes from the last one.")
 

@@ -66,3 +66,21 @@ def test_evaluation_epochs_change_nothing_and_repeat_exactly():
 
         after_eval = engine.run_epoch(1)
     assert _rows_equal(after_eval, reference)  # evaluation never changes the training trajectory
+
+
+def test_runs_evaluate_every_eval_every_epochs_and_resume_exactly(tmp_path):
+    from cosim_testkit import run_cosim
+
+    sets = (*SMALL, "train.eval_every=2", "train.eval_epochs=2")
+    reference = run_cosim("figure8.yaml", tmp_path / "ref", *sets, "train.epochs=4")
+    assert [(r["epoch"], r["phase"]) for r in reference] == [
+        ("0", "train"), ("1", "train"), ("1", "eval"), ("1", "eval"),
+        ("2", "train"), ("3", "train"), ("3", "eval"), ("3", "eval")]
+    evals = [r for r in reference if r["phase"] == "eval"]
+    assert all(int(r["critic_updates"]) == 0 and int(r["comm_rounds"]) == 0 for r in evals)
+    assert len({r["avg_reward"] for r in evals}) >= 2  # different evaluation epochs, different traffic
+    run_cosim("figure8.yaml", tmp_path / "run", *sets, "train.epochs=3")
+    resumed = run_cosim("figure8.yaml", tmp_path / "run", *sets, "train.epochs=4")
+    assert resumed == reference
+    timing = (tmp_path / "run" / "timing.csv").read_text().splitlines()
+    assert timing[0].startswith("epoch,phase,") and len(timing) == 1 + len(reference)
