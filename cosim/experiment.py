@@ -13,6 +13,8 @@ was after the last checkpoint (still resumable).
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import os
 import signal
@@ -32,7 +34,7 @@ from cosim.sac_controller import SACController
 from cosim.traffic.sumo import SumoTraffic
 from cosim.v2v import ChannelHook
 from cosim.rundir import (CHECKPOINT_VERSION, CsvLog, Interrupted, RunDir, RunDirError,  # noqa: F401
-                          atomic_write_text, open_run_dir, read_rows)
+                          atomic_write_text, load_checkpoint, open_run_dir, read_rows)
 
 
 class RunError(Exception):
@@ -155,8 +157,64 @@ def write_artifacts(run: RunDir, hooks: list[Hook]) -> None:
             run.write_text(name, text)
 
 
+def init_from_run(controller: Controller, source: Path) -> None:
+    """Start the SAC agents from the networks saved in another run's checkpoint (fine-tuning in
+    another scenario, e.g. RSM-MASAC Fig. 13: trained with 9 CAVs, driven with more; agent i
+    takes saved agent i mod the saved count). Raises :class:`RunError` when it cannot."""
+    where = f"--init-from {source}"
+    if not isinstance(controller, SACController):
+        raise RunError(f"{where}: only learner 'sac' can start from saved policies")
+    ckpt = Path(source) / "checkpoint.pt" if Path(source).is_dir() else Path(source)
+    if not ckpt.is_file():
+        raise RunError(f"{where}: no checkpoint.pt there (a cosim run directory with at least one finished epoch)")
+    state = load_checkpoint(ckpt)
+    fleet = state["controller"].get("fleet")
+    if not isinstance(fleet, dict):
+        raise RunError(f"{where}: that run was not trained with learner 'sac'")
+    try:
+        controller.fleet.load_weights(fleet)
+    except (ValueError, IndexError, KeyError) as exc:
+        raise RunError(f"{where}: the saved policies do not fit this scenario: {exc}") from None
+
+
+def evaluate_run(run_dir: Path, epochs: int, checkpoint: Path | None = None, progress: bool | None = None) -> Path:
+    """Evaluate a saved run: ``epochs`` evaluation epochs (deterministic policies, no learning,
+    no communication) with the run's config and checkpoint; rows go to ``eval.csv`` in the run
+    directory (rewritten each time), with the number of training epochs the checkpoint holds."""
+    from cosim.config import ConfigError, load_config
+
+    run_dir = Path(run_dir)
+    try:
+        config = load_config(run_dir / "config.yaml")
+    except ConfigError as exc:
+        raise RunError("; ".join(exc.lines)) from None
+    ckpt = Path(checkpoint) if checkpoint is not None else run_dir / "checkpoint.pt"
+    if not ckpt.is_file():
+        raise RunError(f"{ckpt}: no checkpoint to evaluate (the run has not finished an epoch)")
+    state = load_checkpoint(ckpt)
+    controller = make_controller(config)
+    hooks = make_hooks(config, controller)
+    controller.load_state_dict(state["controller"])
+    for hook, hook_state in zip(hooks, state["hooks"]):
+        hook.load_state_dict(hook_state)
+    rows = []
+    with SumoTraffic(config.sumo, config.network, config.vehicles, config.env.n_agents,
+                     config.env.observe_distance) as traffic:
+        engine = Engine(config, traffic, controller, hooks)
+        for k in tqdm(range(epochs), desc=f"eval {config.name}", unit="epoch",
+                      disable=None if progress is None else not progress):
+            rows.append({"checkpoint_epochs": state["epochs_done"], **engine.run_epoch(k, phase="eval")})
+    out = run_dir / "eval.csv"
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out, buf.getvalue())
+    return out
+
+
 def run_experiment(config: ScenarioConfig, out: Path, *, restart: bool = False, force: bool = False,
-                   progress: bool | None = None) -> Path:
+                   progress: bool | None = None, init_from: Path | None = None) -> Path:
     """Run (or resume) ``config.train.epochs`` epochs into ``out``; returns the metrics path.
 
     Raises :class:`RunDirError` (the directory cannot be used; nothing changed), :class:`RunError`
@@ -170,16 +228,19 @@ def run_experiment(config: ScenarioConfig, out: Path, *, restart: bool = False, 
             for note in run.notes:
                 print(f"note: {note}", file=sys.stderr)
             dump_config(config, out / "config.yaml")
-            _run_epochs(config, run, stop, progress)
+            _run_epochs(config, run, stop, progress, init_from)
         finally:
             run.close()
     return run.metrics.path
 
 
-def _run_epochs(config: ScenarioConfig, run: RunDir, stop: _StopSignals, progress: bool | None) -> None:
+def _run_epochs(config: ScenarioConfig, run: RunDir, stop: _StopSignals, progress: bool | None,
+                init_from: Path | None = None) -> None:
     controller = make_controller(config)
     hooks = make_hooks(config, controller)
     done = run.done
+    if init_from is not None and run.state is None:  # a resumed run continues from its own checkpoint
+        init_from_run(controller, init_from)
     if run.state is not None:
         controller.load_state_dict(run.state["controller"])
         saved = run.state["hooks"]
