@@ -1,4 +1,4 @@
-"""Command line: ``cosim run SCENARIO.yaml`` and ``cosim validate SCENARIO.yaml``.
+"""Command line: ``cosim run SCENARIO.yaml``, ``cosim validate SCENARIO.yaml``, ``cosim sweep SWEEP.yaml``, ``cosim report DIR``.
 
 Exit status: 0 done, 2 bad input (config, run directory, plug-in), 1 the simulation failed,
 130/143 interrupted by SIGINT/SIGTERM (rerun the same command to resume). No traceback is
@@ -35,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("scenario", type=Path, help="scenario YAML file")
     validate.add_argument("--set", dest="overrides", **overrides)
     validate.add_argument("--print", action="store_true", help="print the resolved config")
+
+    from cosim import report, sweep  # sweeps and reports: their own modules (no torch at import)
+
+    sweep.add_arguments(sub.add_parser("sweep", help="run the members of a sweep file (resumes a killed sweep)"))
+    report.add_arguments(sub.add_parser("report", help="plots and tables from run or sweep directories"))
     return parser
 
 
@@ -86,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str], where: dict[str, Path]) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("sweep", "report"):
+        from cosim import report, sweep
+
+        return (sweep if args.command == "sweep" else report).cli(args)
     from cosim.config import ConfigError, load_config
 
     try:
