@@ -84,3 +84,37 @@ def test_runs_evaluate_every_eval_every_epochs_and_resume_exactly(tmp_path):
     assert resumed == reference
     timing = (tmp_path / "run" / "timing.csv").read_text().splitlines()
     assert timing[0].startswith("epoch,phase,") and len(timing) == 1 + len(reference)
+
+
+def test_cosim_eval_and_init_from_a_saved_run(tmp_path):
+    import csv
+    import subprocess
+    import sys
+
+    from cosim_testkit import run_cosim
+
+    run_cosim("figure8.yaml", tmp_path / "f8", *SMALL, "train.epochs=1")
+    cmd = [sys.executable, "-m", "cosim"]
+    done = subprocess.run([*cmd, "eval", str(tmp_path / "f8"), "--epochs", "2", "--no-progress"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with open(tmp_path / "f8" / "eval.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["phase"] for r in rows] == ["eval", "eval"] and all(r["checkpoint_epochs"] == "1" for r in rows)
+    assert all(int(r["critic_updates"]) == 0 and int(r["transfers_started"]) == 0 for r in rows)
+    assert "average reward" in done.stdout
+
+    # fine-tune in Merge (13 slots) from the 9 Figure 8 policies; shapes that differ are refused
+    merge = ["sac.hidden=[32,32]", "sac.batch_size=32", "train.warmup_steps=30", "env.horizon=60", "train.epochs=1"]
+    (row,) = run_cosim("merge.yaml", tmp_path / "merge", *merge)
+    args = [*cmd, "run", str(SCENARIOS / "merge.yaml"), "--no-progress", "--init-from", str(tmp_path / "f8")]
+    for s in merge:
+        args += ["--set", s]
+    tuned = subprocess.run([*args, "--out", str(tmp_path / "tuned")], capture_output=True, text=True)
+    assert tuned.returncode == 0, tuned.stderr
+    with open(tmp_path / "tuned" / "metrics.csv") as fh:
+        (tuned_row,) = list(csv.DictReader(fh))
+    assert tuned_row["avg_reward"] != row["avg_reward"]  # other starting policies, other driving
+    bad = subprocess.run([*args, "--set", "sac.hidden=[16]", "--out", str(tmp_path / "bad")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "sac.hidden" in bad.stderr and "Traceback" not in bad.stderr
