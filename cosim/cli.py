@@ -1,4 +1,4 @@
-"""Command line: ``cosim run SCENARIO.yaml``, ``cosim validate SCENARIO.yaml``, ``cosim sweep SWEEP.yaml``, ``cosim report DIR``.
+"""Command line: ``cosim run SCENARIO.yaml``, ``cosim validate SCENARIO.yaml``, ``cosim eval RUN_DIR``, ``cosim sweep SWEEP.yaml``, ``cosim report DIR``.
 
 Exit status: 0 done, 2 bad input (config, run directory, plug-in), 1 the simulation failed,
 130/143 interrupted by SIGINT/SIGTERM (rerun the same command to resume). No traceback is
@@ -30,6 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true",
                      help="resume a damaged run directory by rebuilding its CSV files from the checkpoint")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--init-from", type=Path, metavar="RUN_DIR",
+                     help="start the SAC agents from the policies saved in another run (fine-tuning)")
+
+    evaluate = sub.add_parser("eval", help="evaluate a saved run with deterministic policies (eval.csv)")
+    evaluate.add_argument("run_dir", type=Path, help="a run directory written by cosim run")
+    evaluate.add_argument("--checkpoint", type=Path, help="checkpoint file (default: RUN_DIR/checkpoint.pt)")
+    evaluate.add_argument("--epochs", type=int, default=5, help="evaluation epochs (default 5)")
+    evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     validate = sub.add_parser("validate", help="check a scenario without running it")
     validate.add_argument("scenario", type=Path, help="scenario YAML file")
@@ -97,6 +105,8 @@ def _main(argv: list[str], where: dict[str, Path]) -> int:
         return (sweep if args.command == "sweep" else report).cli(args)
     from cosim.config import ConfigError, load_config
 
+    if args.command == "eval":
+        return _evaluate(args)
     try:
         config = load_config(args.scenario, args.overrides)
     except ConfigError as exc:
@@ -122,7 +132,7 @@ def _main(argv: list[str], where: dict[str, Path]) -> int:
     where["out"] = out
     try:
         metrics = run_experiment(config, out, restart=args.restart, force=args.force,
-                                 progress=False if args.no_progress else None)
+                                 progress=False if args.no_progress else None, init_from=args.init_from)
     except (RunDirError, RunError, ConfigError) as exc:
         return _fail(getattr(exc, "lines", None) or [str(exc)], EXIT_BAD_INPUT)
     except radio_models.RadioModelError as exc:
@@ -130,6 +140,32 @@ def _main(argv: list[str], where: dict[str, Path]) -> int:
     except (NetworkBuildError, TrafficError) as exc:
         return _fail([str(exc)], EXIT_FAILED)
     print(f"results: {metrics}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    import radio_models
+    from cosim.experiment import RunDirError, RunError, evaluate_run
+    from cosim.traffic.network import NetworkBuildError
+    from cosim.traffic.sumo import TrafficError
+
+    if args.epochs < 1:
+        return _fail([f"--epochs: must be >= 1 (got {args.epochs})"], EXIT_BAD_INPUT)
+    if not (args.run_dir / "config.yaml").is_file():
+        return _fail([f"{args.run_dir}: not a run directory (no config.yaml)"], EXIT_BAD_INPUT)
+    try:
+        out = evaluate_run(args.run_dir, args.epochs, args.checkpoint, progress=False if args.no_progress else None)
+    except (RunDirError, RunError) as exc:
+        return _fail([str(exc)], EXIT_BAD_INPUT)
+    except radio_models.RadioModelError as exc:
+        return _fail([f"{args.run_dir}: channel.radio: {exc}"], EXIT_BAD_INPUT)
+    except (NetworkBuildError, TrafficError) as exc:
+        return _fail([str(exc)], EXIT_FAILED)
+    import csv
+
+    with open(out) as fh:
+        rewards = [float(r["avg_reward"]) for r in csv.DictReader(fh)]
+    print(f"evaluation: {len(rewards)} epochs, average reward {sum(rewards) / len(rewards):.4f}; rows: {out}")
     return 0
 
 
