@@ -182,3 +182,23 @@ def test_ray_backend_on_a_local_instance(tmp_path):
     result = subprocess.run(sweep_cmd(path, out, "--backend", "ray", "--workers", "2"), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert {r["status"] for r in index(out).values()} == {"done"}
+
+
+SHIPPED = sorted((ROOT / "scenarios" / "sweeps").glob("*.yaml"))
+
+
+def test_shipped_sweeps_exist():
+    assert {p.stem for p in SHIPPED} >= {"baselines", "interval", "prr", "segments_replicas", "async_sync"}
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_shipped_sweep_validates(path, tmp_path, capsys):
+    """Every member of a shipped sweep loads (no SUMO runs); its header says what it asks and costs."""
+    header = [line for line in path.read_text().splitlines() if line.startswith("#")]
+    text = " ".join(header)
+    assert "?" in text and "Cost:" in text and "epochs x" in text and "cosim report" in text
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    sweep = load_sweep(path)
+    assert f"{len(sweep.members)} members" in out
+    assert len(sweep.members) > 1 and "seed" in sweep.keys
