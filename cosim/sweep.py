@@ -107,6 +107,12 @@ def _absolute(value: Any, base_dir: Path) -> Any:
     return value
 
 
+def _is_path_value(keypath: list[str]) -> bool:
+    from cosim.config.loader import _is_path_key
+
+    return _is_path_key(tuple(keypath))
+
+
 def _override(key: str, value: Any, base_dir: Path) -> str:
     from cosim.config.loader import _is_path_key
 
@@ -168,9 +174,10 @@ def _check_key(key: Any, where: str) -> str:
     return key
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read a sweep file and expand its members (not yet validated: see :func:`validate`)."""
-    from cosim.config.loader import ConfigError, read_yaml
+def load_sweep(path: str | Path, extra: list[str] | None = None) -> Sweep:
+    """Read a sweep file and expand its members (not yet validated: see :func:`validate`).
+    ``extra``: ``KEY=VALUE`` overrides from the command line, added to the file's ``set``."""
+    from cosim.config.loader import ConfigError, parse_override, read_yaml
 
     path = Path(path)
     try:
@@ -191,6 +198,15 @@ def load_sweep(path: str | Path) -> Sweep:
         raise SweepError([f"{path}: set: must be a mapping of dotted keys to values"])
     for key in fixed:
         _check_key(key, f"{path}: set")
+    fixed = dict(fixed)
+    for text in extra or []:
+        try:
+            keypath, value = parse_override(text)
+        except ConfigError as exc:
+            raise SweepError(exc.lines) from None
+        if isinstance(value, str) and _is_path_value(keypath):
+            value = str(Path(value).resolve())  # relative to the current directory, as cosim run --set
+        fixed[".".join(keypath)] = value
 
     axes: list[list[dict[str, Any]]] = []  # each axis: a list of {key: value} choices
     keys: list[str] = []
@@ -570,6 +586,8 @@ def _member_main(argv: list[str]) -> int:
 # ---------------------------------------------------------------------------- command line
 def add_arguments(parser) -> None:
     parser.add_argument("sweep", type=Path, help="sweep YAML file (base scenario, grid, zip, seeds)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key in every member, e.g. --set train.epochs=50 (repeatable)")
     parser.add_argument("--out", help="sweep directory (default: runs/<sweep file stem>)")
     parser.add_argument("--workers", type=int, default=1, help="members run at a time (default 1)")
     parser.add_argument("--backend", choices=("local", "ray"), default="local",
@@ -596,7 +614,7 @@ def cli(args) -> int:
             return _fail(["--backend ray: the ray package is not installed; install the extra with "
                           "pip install 'cosim[ray]' (or pip install 'ray[default]'), or use the local backend"])
     try:
-        sweep = load_sweep(args.sweep)
+        sweep = load_sweep(args.sweep, args.overrides)
         validate(sweep)
     except SweepError as exc:
         return _fail(exc.lines)

@@ -76,6 +76,11 @@ def test_dry_run_lists_members_and_runs_nothing(tmp_path, capsys):
     assert "6 members" in text
     assert "interval=4__seed=2" in text and "--set comm.interval=8" in text
     assert not out.exists()
+    # --set adds an override to every member; a swept key cannot be set too
+    assert main(["sweep", str(path), "--out", str(out), "--dry-run", "--set", "train.epochs=7"]) == 0
+    assert capsys.readouterr().out.count("--set train.epochs=7") == 6
+    assert main(["sweep", str(path), "--out", str(out), "--dry-run", "--set", "comm.interval=2"]) == 2
+    assert "comm.interval given more than once" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("body, expect", [
