@@ -359,9 +359,13 @@ def plot_heatmaps(groups: list[Group], out: Path) -> list[Path]:
                 panels.append((title, np.mean(ms, axis=0)))
         if not panels:
             continue
-        fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.3), squeeze=False)
+        fig, axes = plt.subplots(1, len(panels), figsize=(5.8 * len(panels), 4.6), squeeze=False)
+        fig.subplots_adjust(wspace=0.35)
         for ax, (title, m) in zip(axes[0], panels):
             im = ax.imshow(m, cmap="viridis", origin="upper")
+            step = max(1, m.shape[0] // 15)
+            ax.set_xticks(range(0, m.shape[1], step))
+            ax.set_yticks(range(0, m.shape[0], step))
             ax.set_title(title, fontsize=9)
             ax.set_xlabel("from agent j")
             ax.set_ylabel("agent i")
