@@ -12,6 +12,8 @@ import signal
 import sys
 from pathlib import Path
 
+from cosim.signals import Interrupted, StopSignals
+
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 
 
@@ -58,8 +60,6 @@ def _fail(lines: list[str], status: int) -> int:
 
 
 def _raise_interrupted(signum, frame) -> None:
-    from cosim.rundir import Interrupted
-
     raise Interrupted(signum)
 
 
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         previous = None
     try:
         return _main(argv, where)
-    except KeyboardInterrupt as exc:  # also cosim.rundir.Interrupted (SIGTERM)
+    except KeyboardInterrupt as exc:  # also Interrupted (SIGTERM)
         try:  # the run directory is consistent: further signals while exiting are ignored
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, signal.SIG_IGN)
@@ -98,11 +98,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str], where: dict[str, Path]) -> int:
-    args = _parser().parse_args(argv)
-    if args.command in ("sweep", "report"):
-        from cosim import report, sweep
+    with StopSignals.install() as stop:  # a signal stops the program at a safe point, not mid-import
+        args = _parser().parse_args(argv)
+        if args.command not in ("sweep", "report"):
+            return _run_or_evaluate(args, where)
+        stop.check()
+    from cosim import report, sweep  # they handle SIGINT/SIGTERM themselves
 
-        return (sweep if args.command == "sweep" else report).cli(args)
+    return (sweep if args.command == "sweep" else report).cli(args)
+
+
+def _run_or_evaluate(args: argparse.Namespace, where: dict[str, Path]) -> int:
     from cosim.config import ConfigError, load_config
 
     if args.command == "eval":

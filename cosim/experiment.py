@@ -7,7 +7,7 @@ same files as an uninterrupted one. A directory holding a different configuratio
 (``train.epochs`` may grow: that extends a run).
 
 The first SIGINT/SIGTERM lets the current epoch finish, writes a checkpoint and stops
-(:class:`~cosim.rundir.Interrupted`); a second one stops at once, leaving the directory as it
+(:class:`~cosim.signals.Interrupted`); a second one stops at once, leaving the directory as it
 was after the last checkpoint (still resumable).
 """
 
@@ -17,9 +17,7 @@ import csv
 import io
 import math
 import os
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from cosim.controllers import IDMController, RandomController
 from cosim.engine import Engine
 from cosim.commmix import CommMix
 from cosim.sac_controller import SACController
+from cosim.signals import StopSignals
 from cosim.traffic.sumo import SumoTraffic
 from cosim.v2v import ChannelHook
 from cosim.rundir import (CHECKPOINT_VERSION, CsvLog, Interrupted, RunDir, RunDirError,  # noqa: F401
@@ -113,37 +112,6 @@ def check_memory(config: ScenarioConfig, available: int | None = None) -> None:
                        f"{_gib(available)}; lower sac.buffer_size, env.n_agents or sac.hidden")
 
 
-# ---------------------------------------------------------------------------- signals
-class _StopSignals:
-    """SIGINT/SIGTERM while epochs run: the first asks to stop after the current epoch (and a
-    checkpoint), a second one stops at once. Outside :attr:`armed` every signal stops at once."""
-
-    def __init__(self, label: str):
-        self.label = label
-        self.signum: int | None = None
-        self.armed = False
-        self._previous: dict[int, object] = {}
-
-    def __enter__(self) -> _StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.getsignal(sig)
-                signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    def _handle(self, signum, frame) -> None:
-        if self.armed and self.signum is None:
-            self.signum = signum
-            print(f"\n{self.label}: stopping after the current epoch and its checkpoint "
-                  "(interrupt again to stop at once)", file=sys.stderr, flush=True)
-            return
-        raise Interrupted(signum)
-
-
 # ---------------------------------------------------------------------------- the run
 def _timing_row(epoch: int, phase: str, row: dict, wall: float) -> dict:
     return {"epoch": epoch, "phase": phase, "wall_time_s": round(wall, 3),
@@ -198,11 +166,13 @@ def evaluate_run(run_dir: Path, epochs: int, checkpoint: Path | None = None, pro
     for hook, hook_state in zip(hooks, state["hooks"]):
         hook.load_state_dict(hook_state)
     rows = []
-    with SumoTraffic(config.sumo, config.network, config.vehicles, config.env.n_agents,
-                     config.env.observe_distance) as traffic:
+    with StopSignals.install(config.name) as stop, \
+            SumoTraffic(config.sumo, config.network, config.vehicles, config.env.n_agents,
+                        config.env.observe_distance) as traffic:
         engine = Engine(config, traffic, controller, hooks)
         for k in tqdm(range(epochs), desc=f"eval {config.name}", unit="epoch",
                       disable=None if progress is None else not progress):
+            stop.check()
             rows.append({"checkpoint_epochs": state["epochs_done"], **engine.run_epoch(k, phase="eval")})
     out = run_dir / "eval.csv"
     buf = io.StringIO()
@@ -222,7 +192,8 @@ def run_experiment(config: ScenarioConfig, out: Path, *, restart: bool = False, 
     """
     out = Path(out)
     check_memory(config)
-    with _StopSignals(config.name) as stop:
+    with StopSignals.install(config.name) as stop:
+        stop.check()
         run = open_run_dir(config, out, restart=restart, force=force)
         try:
             for note in run.notes:
@@ -234,10 +205,11 @@ def run_experiment(config: ScenarioConfig, out: Path, *, restart: bool = False, 
     return run.metrics.path
 
 
-def _run_epochs(config: ScenarioConfig, run: RunDir, stop: _StopSignals, progress: bool | None,
+def _run_epochs(config: ScenarioConfig, run: RunDir, stop: StopSignals, progress: bool | None,
                 init_from: Path | None = None) -> None:
     controller = make_controller(config)
     hooks = make_hooks(config, controller)
+    stop.check()
     done = run.done
     if init_from is not None and run.state is None:  # a resumed run continues from its own checkpoint
         init_from_run(controller, init_from)
@@ -263,6 +235,7 @@ def _run_epochs(config: ScenarioConfig, run: RunDir, stop: _StopSignals, progres
             steps.update(1)
 
         engine.on_step = on_step
+        stop.check()
         stop.armed = True
         for epoch in range(done, epochs):
             steps.reset()

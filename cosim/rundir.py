@@ -32,12 +32,13 @@ import hashlib
 import io
 import json
 import os
-import signal
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+
+from cosim.signals import Interrupted  # noqa: F401 - raised by the run loop, documented here
 
 CHECKPOINT_VERSION = 2
 RUN_FORMAT = 1
@@ -48,18 +49,6 @@ LOCK_NAME = ".lock"
 
 class RunDirError(Exception):
     """The output directory cannot be used for this run (message says why and what to do)."""
-
-
-class Interrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM: the run stopped; the run directory is resumable."""
-
-    def __init__(self, signum: int = signal.SIGINT):
-        super().__init__(signum)
-        self.signum = int(signum)
-
-    @property
-    def exit_status(self) -> int:
-        return 128 + self.signum
 
 
 # ---------------------------------------------------------------------------- atomic files

@@ -50,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cosim.signals import Interrupted
+
 STATUSES = ("pending", "running", "done", "failed")
 INDEX = "sweep.csv"
 FIXED_COLUMNS = ("member", "status", "wall_time_s", "exit_status", "error", "config_sha256", "run_dir")
@@ -530,8 +532,6 @@ def _wait_unlocked(run_dir: Path, bar, timeout_s: float = 300) -> None:
 
 
 def _sigterm_to_interrupt(signum, frame) -> None:
-    from cosim.rundir import Interrupted
-
     raise Interrupted(signum)
 
 
