@@ -164,7 +164,7 @@ class VehiclesConfig(StrictModel):
 
 
 class EnvConfig(StrictModel):
-    """The Markov game each CAV plays (REFERENCE.md 1, paper Table III)."""
+    """The Markov game each CAV plays (docs/reference.md §1, RSM-MASAC Table III)."""
 
     n_agents: int = Field(9, ge=1, le=100_000, description="Agent slots N.")
     horizon: int = Field(1500, ge=1, description="Steps per epoch T.")

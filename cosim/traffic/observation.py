@@ -1,4 +1,4 @@
-"""What each CAV observes and the reward they share (REFERENCE.md 1, Flow's multi-agent envs).
+"""What each CAV observes and the reward they share (docs/reference.md §1, Flow's multi-agent envs).
 
 Observation of CAV i, all normalised (L = network length, v_max = speed limit):
 

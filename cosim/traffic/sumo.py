@@ -277,7 +277,7 @@ class SumoTraffic:
 
     # ------------------------------------------------------------------ control
     def apply_accelerations(self, accel: np.ndarray) -> None:
-        """Drive every bound CAV at v' = max(v + a dt, 0) during the next step (REFERENCE.md 1).
+        """Drive every bound CAV at v' = max(v + a dt, 0) during the next step (docs/reference.md §1).
 
         ``accel`` has one row per slot [m/s^2]; rows of inactive slots are ignored.
         """
