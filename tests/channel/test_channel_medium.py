@@ -1,0 +1,352 @@
+"""channel.medium: csma, one shared 802.11p EDCA medium: saturation against Bianchi's model,
+hidden terminals, exchange timing, half-duplex, carrier sense, metrics, Channel.pull over it."""
+
+import math
+
+import numpy as np
+import pytest
+import simpy
+
+from cosim.channel import Channel, ChannelConfig, FailureCause
+from radio_models import ieee80211p as phy
+
+SLOT = phy.SLOT_S
+SIFS = phy.SIFS_S
+T_ACK = 64e-6  # 14 B at 6 Mb/s: ceil(134 / 48) = 3 symbols -> 40 + 24 us
+
+
+def make(radio=None, seed=0, **cfg):
+    env = simpy.Environment()
+    radio = radio or {"model": "unit_disk", "params": {"range_m": 100.0, "prr": 1.0}}
+    config = ChannelConfig(radio=radio, medium="csma", **cfg)
+    return env, Channel(env, config, np.random.default_rng(seed))
+
+
+def saturate(env, medium, sender, receiver, bits, counter, ac="AC_BE", after=0.0):
+    def source():
+        while True:
+            frame = medium.send(sender, receiver, bits, 6e6, ac=ac)
+            yield frame.done
+            if frame.delivered and env.now > after:
+                counter[0] += bits
+
+    env.process(source())
+
+
+# ------------------------------------------------------------------ Bianchi
+#
+# G. Bianchi, "Performance analysis of the IEEE 802.11 distributed coordination function",
+# IEEE JSAC 18(3), 535-547, 2000. Bianchi's Markov chain of one saturated station's backoff
+# stage j and counter k, with a collision probability p that is the same for every attempt,
+# gives the probability tau that the station transmits in a randomly chosen slot time:
+#
+#   eq. (7):  tau = 2 (1 - 2p) / ((1 - 2p)(W + 1) + p W (1 - (2p)^m))   (unlimited retries)
+#   eq. (9):  p = 1 - (1 - tau)^(n - 1)
+#   eq. (13): S = P_s P_tr E[P] / ((1 - P_tr) sigma + P_tr P_s T_s + P_tr (1 - P_s) T_c)
+#             P_tr = 1 - (1 - tau)^n,  P_s = n tau (1 - tau)^(n - 1) / P_tr
+#
+# W = CWmin + 1, W_j = 2^min(j, m) W, sigma the slot time, T_s / T_c the time the medium is
+# busy for a success / a collision. With a retry limit R (stages 0..R, a frame dropped after
+# R retransmissions) the chain is finite; the same counting of expected transmissions per
+# expected slots gives the finite-retry form (e.g. Wu et al., INFOCOM 2002):
+#
+#   tau = sum_{j=0..R} p^j / sum_{j=0..R} p^j (W_j + 1) / 2
+#
+# which tends to eq. (7) as R -> infinity (tested below).
+
+
+def bianchi_tau_unlimited(p, w0, m):
+    """Bianchi eq. (7): tau for unlimited retries (p != 1/2: the limit there is taken by
+    the caller's bisection never landing on it exactly)."""
+    return 2 * (1 - 2 * p) / ((1 - 2 * p) * (w0 + 1) + p * w0 * (1 - (2 * p) ** m))
+
+
+def bianchi_tau_finite(p, w0, m, retry_limit):
+    """tau with retry_limit retransmissions: expected transmissions / expected slots."""
+    stages = range(retry_limit + 1)
+    return sum(p**j for j in stages) / sum(p**j * (2 ** min(j, m) * w0 + 1) / 2 for j in stages)
+
+
+def bianchi_fixed_point(n, tau_of):
+    """Solve p = 1 - (1 - tau(p))^(n - 1) (Bianchi eq. 9) by bisection on p in (0, 0.999)."""
+    lo, hi = 0.0, 0.999
+    for _ in range(80):
+        p = 0.5 * (lo + hi)
+        if 1 - (1 - tau_of(p)) ** (n - 1) > p:
+            lo = p
+        else:
+            hi = p
+    return tau_of(0.5 * (lo + hi))
+
+
+def bianchi_throughput(n, tau, slot, t_s, t_c, payload_bits):
+    """Bianchi eq. (13): saturation throughput in bit/s for n stations transmitting with tau."""
+    p_tr = 1 - (1 - tau) ** n
+    p_s = n * tau * (1 - tau) ** (n - 1) / p_tr
+    return p_s * p_tr * payload_bits / ((1 - p_tr) * slot + p_tr * p_s * t_s + p_tr * (1 - p_s) * t_c)
+
+
+def bianchi_saturation_throughput(n, w0, m, retry_limit, slot, t_s, t_c, payload_bits):
+    """Saturation throughput (bit/s) of n stations: eqs. (9) and (13) with the finite-retry tau."""
+    tau = bianchi_fixed_point(n, lambda p: bianchi_tau_finite(p, w0, m, retry_limit))
+    return bianchi_throughput(n, tau, slot, t_s, t_c, payload_bits)
+
+
+def test_bianchi_formulas_against_hand_values_and_brute_force():
+    # n = 1: no collisions (p = 0): tau = 2 / (W + 1) by eq. (7) and by the finite form, and the
+    # station sends one frame per (W - 1) / 2 idle slots + T_s: S = E[P] / ((W - 1)/2 sigma + T_s).
+    assert bianchi_tau_unlimited(0.0, 16, 6) == pytest.approx(2 / 17)
+    assert bianchi_tau_finite(0.0, 16, 6, 7) == pytest.approx(2 / 17)
+    s1 = bianchi_throughput(1, 2 / 17, 13e-6, 2.4e-3, 2.4e-3, 12000)
+    assert s1 == pytest.approx(12000 / (7.5 * 13e-6 + 2.4e-3))  # 4.8050 Mb/s
+    # the finite-retry form tends to eq. (7) for p < 1/2
+    for p in (0.05, 0.2, 0.4, 0.49):
+        assert bianchi_tau_finite(p, 32, 5, 400) == pytest.approx(bianchi_tau_unlimited(p, 32, 5), rel=1e-9)
+    # brute force: one station's backoff chain with collisions drawn with probability p;
+    # tau = attempts / slots (a slot per backoff count and one per attempt), R = 7 retries
+    rng = np.random.default_rng(0)
+    p, attempts, slots = 0.3, 0, 0
+    for _ in range(40_000):
+        for j in range(8):
+            slots += int(rng.integers(0, 2 ** min(j, 6) * 16)) + 1
+            attempts += 1
+            if rng.random() >= p:
+                break
+    assert attempts / slots == pytest.approx(bianchi_tau_finite(p, 16, 6, 7), rel=0.02)
+    # eq. (9) holds at the solved fixed point
+    tau = bianchi_fixed_point(10, lambda q: bianchi_tau_unlimited(q, 32, 5))
+    q = 1 - (1 - tau) ** 9
+    assert tau == pytest.approx(bianchi_tau_unlimited(q, 32, 5), rel=1e-9)
+
+
+def test_bianchi_in_the_setting_of_his_fig_6():
+    # Bianchi's Table II (FHSS PHY, 1 Mb/s): payload 8184 bits, MAC header 272 + PHY header
+    # 128 bits (H = 400 us), ACK 112 bits + PHY header (240 us), slot 50 us, SIFS 28 us, DIFS
+    # 128 us, propagation delay 1 us; basic access (his eq. 14):
+    #   T_s = H + E[P] + SIFS + delta + ACK + DIFS + delta,  T_c = H + E[P*] + DIFS + delta.
+    # His Fig. 6 plots the analytical saturation throughput of basic access for n = 5..50 with
+    # (W, m) = (32, 3), (32, 5), (128, 3): it falls with n for W = 32 and is flatter for W = 128.
+    # The values asserted are this implementation's (to 3 decimals), computed once and checked
+    # to have that shape; they are not read off the figure.
+    h, ack, sifs, difs, delta = 400e-6, 240e-6, 28e-6, 128e-6, 1e-6
+    t_s = h + 8184e-6 + sifs + delta + ack + difs + delta
+    t_c = h + 8184e-6 + difs + delta
+
+    def s(n, w, m):
+        tau = bianchi_fixed_point(n, lambda p: bianchi_tau_unlimited(p, w, m))
+        return bianchi_throughput(n, tau, 50e-6, t_s, t_c, 8184) / 1e6
+
+    assert [round(s(n, 32, 3), 3) for n in (5, 10, 20, 50)] == [0.810, 0.753, 0.679, 0.553]
+    assert [round(s(n, 32, 5), 3) for n in (5, 10, 20, 50)] == [0.810, 0.758, 0.698, 0.611]
+    assert [round(s(n, 128, 3), 3) for n in (5, 10, 20, 50)] == [0.825, 0.826, 0.798, 0.725]
+
+
+# The 802.11p (10 MHz) EDCA setting of the saturation test, AC_BE: AIFSN 6, CWmin 15, CWmax
+# 1023, so W = 16, m = 6, retry limit 7; slot sigma = 13 us, SIFS 32 us, AIFS = 32 + 6 x 13 =
+# 110 us. DATA: 1500 B payload + 38 B MAC/LLC overhead = 1538 B PSDU,
+# 40 + 8 ceil((22 + 8 x 1538) / 48) = 40 + 8 x 257 = 2096 us; ACK: 14 B at 6 Mb/s, 64 us.
+# A success keeps the medium busy DATA + SIFS + ACK and is followed by AIFS of idle before any
+# backoff slot counts: T_s = 2096 + 32 + 64 + 110 = 2302 us. A collision keeps every station off
+# for as long (the colliders wait for the ACK that does not come, the others defer by EIFS =
+# SIFS + ACK + AIFS after the frame): T_c = T_s. E[P] = 12000 bits.
+T_DATA_1500 = 40e-6 + 8e-6 * math.ceil((22 + 8 * 1538) / 48)
+T_S_1500 = T_DATA_1500 + SIFS + T_ACK + (SIFS + 6 * SLOT)
+BIANCHI_80211P_MBPS = {2: 4.815, 5: 4.370, 10: 4.004, 15: 3.790, 20: 3.636}
+
+
+def test_bianchi_80211p_hand_values():
+    assert T_DATA_1500 == pytest.approx(2096e-6) and T_DATA_1500 == pytest.approx(phy.ofdm_airtime_s(1538, 6e6))
+    assert T_S_1500 == pytest.approx(2302e-6)
+    for n, mbps in BIANCHI_80211P_MBPS.items():
+        model = bianchi_saturation_throughput(n, 16, 6, 7, SLOT, T_S_1500, T_S_1500, 12000)
+        assert model / 1e6 == pytest.approx(mbps, abs=0.001)
+
+
+@pytest.mark.parametrize("n", list(range(2, 21)))
+def test_saturation_goodput_follows_bianchi(n):
+    # n saturated stations 5 m around a sink, all within carrier-sense range of each other,
+    # 1500-byte unicast frames at 6 Mb/s, AC_BE, PRR 1 (losses are collisions only).
+    env, ch = make(access_category="AC_BE")
+    angles = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    ch.update(list(range(n + 1)), np.vstack([[0, 0], np.column_stack([5 * np.cos(angles), 5 * np.sin(angles)])]))
+    warmup, duration = 0.2, 3.0
+    delivered = [0]
+    for i in range(1, n + 1):
+        saturate(env, ch.medium, i, 0, 8 * 1500, delivered, after=warmup)
+    env.run(until=warmup + duration)
+    goodput = delivered[0] / duration
+    model = bianchi_saturation_throughput(n, 16, 6, 7, SLOT, T_S_1500, T_S_1500, 8 * 1500)
+    assert goodput < 6e6 * 1500 / 1538  # below the channel rate (the payload share of it)
+    assert goodput == pytest.approx(model, rel=0.05)
+    m = ch.metrics()
+    assert m["mac_frames_lost_collision"] > 0 and m["mac_frames_lost_below_sensitivity"] == 0
+
+
+# ------------------------------------------------------------------ hidden terminals
+
+
+def hidden_terminal_losses(x_c, radio):
+    env, ch = make(radio=radio, seed=1, access_category="AC_BE")
+    ch.update([0, 1, 2], np.array([[0.0, 0.0], [450.0, 0.0], [x_c, 0.0]]))
+    counter = [0]
+    saturate(env, ch.medium, 0, 1, 8 * 1500, counter)
+    saturate(env, ch.medium, 2, 1, 8 * 1500, counter)
+    env.run(until=1.5)
+    m = ch.metrics()
+    return m["mac_frames_lost_collision"] / m["mac_frames_sent"], ch
+
+
+@pytest.mark.parametrize(
+    "radio, hidden_x, sensed_x",
+    [
+        # free space, 20 dBm: -80.9 dBm at 450 m, -86.9 dBm at 900 m (below the -85 dBm
+        # carrier-sense threshold: A and C are hidden), -83.4 dBm at 600 m (sensed)
+        ({"model": "free_space"}, 900.0, 600.0),
+        # unit disk (PRR-only): sensed and received within 500 m, nothing beyond
+        ({"model": "unit_disk", "params": {"range_m": 500.0}}, 900.0, 480.0),
+    ],
+)
+def test_hidden_terminals_collide_and_carrier_sense_removes_most_losses(radio, hidden_x, sensed_x):
+    hidden, ch = hidden_terminal_losses(hidden_x, radio)
+    assert ch.medium.rx_power_dbm(0, 2) < -85 and ch.medium.rx_power_dbm(0, 1) > -85
+    sensed, ch = hidden_terminal_losses(sensed_x, radio)
+    assert ch.medium.rx_power_dbm(0, 2) >= -85
+    assert hidden > 0.4  # B loses most frames: A and C cannot hear each other
+    assert sensed < 0.25 * hidden  # in range of each other, only same-slot collisions remain
+
+
+# ------------------------------------------------------------------ timing and rules
+
+
+def test_pull_over_csma_exchange_timing():
+    env, ch = make()  # AC_BK: AIFS = 32 + 9 x 13 = 149 us
+    ch.update([0, 1], np.array([[0.0, 0.0], [50.0, 0.0]]))
+    proc = ch.pull(0, 1, lambda: ("theta", 8 * 1000))
+    env.run()
+    r = proc.value
+    aifs = SIFS + 9 * SLOT
+    # request: the medium has been idle for AIFS: sent at once after AIFS (no backoff pending)
+    t_req = aifs + 184e-6 + SIFS + T_ACK  # 429 us: the request is ACKed
+    assert r.ok and r.responded_at == pytest.approx(t_req)
+    # the responder's first frame also goes after AIFS of idle; 1038 B PSDU: 174 symbols = 1432 us
+    assert r.finished_at == pytest.approx(t_req + aifs + 1432e-6 + SIFS + T_ACK)
+    m = ch.metrics()
+    assert m["mac_frames_sent"] == 2 and m["mac_frames_lost"] == 0 and m["channel_packets"] == 2
+    assert 0 < m["channel_busy_ratio_mean"] < 1 and m["mac_queue_delay_mean_s"] == pytest.approx(aifs)
+
+
+def test_airtime_of_a_4480_byte_payload_is_its_fragments_ppdus_plus_the_protocol_gaps():
+    # 4480 B at 6 Mb/s, AC_BK (AIFS = 32 + 9 x 13 = 149 us), two stations alone on the medium.
+    # Frames (MSDU <= 2304 B: 2296 + 2184 payload bytes, + 38 B overhead each):
+    #   request 64 + 38 = 102 B: 40 + 8 ceil((22 + 816) / 48) = 40 + 8 x 18 = 184 us
+    #   fragment 1, 2334 B:     40 + 8 ceil((22 + 18672) / 48) = 40 + 8 x 390 = 3160 us
+    #   fragment 2, 2222 B:     40 + 8 ceil((22 + 17776) / 48) = 40 + 8 x 371 = 3008 us
+    #   ACK 14 B:               40 + 8 ceil((22 + 112) / 48) = 40 + 8 x 3 = 64 us
+    # Gaps: every frame is a new channel access: AIFS of idle (no backoff pending: sent at its
+    # end), then SIFS + ACK. The responder's second frame waits AIFS + its post-backoff of k
+    # slots, k uniform in {0..CWmin = 15}, drawn after its first exchange.
+    env, ch = make()
+    ch.update([0, 1], np.array([[0.0, 0.0], [50.0, 0.0]]))
+    proc = ch.pull(0, 1, lambda: ("theta", 8 * 4480))
+    env.run()
+    r = proc.value
+    aifs = 149e-6
+    request = aifs + 184e-6 + SIFS + T_ACK
+    fragments = (aifs + 3160e-6 + SIFS + T_ACK) + (aifs + 3008e-6 + SIFS + T_ACK)
+    assert r.ok and r.packets_sent == 3 and r.responded_at == pytest.approx(request)
+    k = (r.finished_at - request - fragments) / SLOT
+    assert abs(k - round(k)) < 1e-6 and 0 <= round(k) <= 15
+    # the payload's own share: both PPDUs + 2 x (AIFS + SIFS + ACK) + k slots = 6168 + 490 = 6658 us + k slots
+    assert r.finished_at - r.responded_at == pytest.approx(6658e-6 + round(k) * SLOT)
+    assert ch.metrics()["mac_frames_sent"] == 3
+
+
+def test_second_frame_waits_a_backoff_after_the_first():
+    env, ch = make()
+    ch.update([0, 1], np.array([[0.0, 0.0], [50.0, 0.0]]))
+    frames = [ch.medium.send(0, 1, 8 * 100, 6e6, ac="AC_VO") for _ in range(2)]
+    env.run()
+    aifs = SIFS + 2 * SLOT  # AC_VO: AIFSN 2, CW 3..7
+    t1 = aifs + phy.ofdm_airtime_s(138, 6e6) + SIFS + T_ACK
+    assert frames[0].first_tx_at == pytest.approx(aifs)
+    k = (frames[1].first_tx_at - t1 - aifs) / SLOT
+    assert abs(k - round(k)) < 1e-6 and 0 <= round(k) <= 3  # uniform{0..CWmin = 3} slots
+    assert all(f.delivered for f in frames)
+
+
+def test_half_duplex_and_retry_limit():
+    env, ch = make(max_retries=2)
+    ch.update([0, 1], np.array([[0.0, 0.0], [50.0, 0.0]]))
+    # both send to each other at the same instant: each is transmitting while the other's
+    # frame arrives, so every attempt until their backoffs differ is lost to half-duplex
+    a = ch.medium.send(0, 1, 8 * 500, 6e6)
+    b = ch.medium.send(1, 0, 8 * 500, 6e6)
+    env.run()
+    m = ch.metrics()
+    assert m["mac_frames_lost_half_duplex"] >= 2  # the first attempts
+    assert m["mac_frames_lost_collision"] == 0  # a node that transmits hears nothing
+    assert m["mac_frames_sent"] == m["mac_frames_lost_half_duplex"] + a.delivered + b.delivered
+    assert m["mac_frames_lost_retry_limit"] == (not a.delivered) + (not b.delivered)
+
+
+def test_broadcast_frames_are_not_retried():
+    env, ch = make()
+    ch.update([0, 1, 2], np.array([[0.0, 0.0], [50.0, 0.0], [90.0, 0.0]]))
+    frames = [ch.medium.send(i, -1, 8 * 300, 6e6, ac="AC_VO", kind="cam") for i in range(3)]
+    env.run()
+    m = ch.metrics()
+    assert all(f.done.triggered and f.retries == 0 for f in frames)
+    assert m["mac_frames_sent"] == 3 and m["mac_cam_frames_sent"] == 3
+
+
+def test_one_medium_is_shared_four_transfers_are_slower_than_the_channel_rate():
+    # The independent medium lets 4 concurrent 1 MB pulls run at 6 Mb/s each; csma shares 6 Mb/s.
+    size = 8 * 1_000_000
+    results = {}
+    for medium in ("independent", "csma"):
+        env = simpy.Environment()
+        config = ChannelConfig(radio={"model": "unit_disk", "params": {"range_m": 300.0}}, medium=medium)
+        ch = Channel(env, config, np.random.default_rng(0))
+        ch.update(list(range(8)), np.column_stack([np.arange(8) * 10.0, np.zeros(8)]))
+        procs = [ch.pull(2 * i, 2 * i + 1, lambda: ("x", size)) for i in range(4)]
+        env.run()
+        assert all(p.value.ok for p in procs)
+        results[medium] = 4 * size / max(p.value.finished_at for p in procs)
+    assert results["independent"] > 20e6  # 4 private pipes
+    assert results["csma"] < 6e6 * 0.9  # one medium: below the channel rate
+    assert results["csma"] > 3e6
+
+
+def test_transfer_breaks_and_cancel_over_csma():
+    env, ch = make(max_parallel_links=1)
+    ch.update([0, 1, 2], np.array([[0.0, 0.0], [50.0, 0.0], [20.0, 0.0]]))
+    proc = ch.pull(0, 1, lambda: ("x", 8 * 40_000))
+
+    def mover():
+        yield env.timeout(0.02)
+        ch.update([0, 1, 2], np.array([[0.0, 0.0], [150.0, 0.0], [20.0, 0.0]]))
+
+    env.process(mover())
+    env.run(until=0.021)
+    assert proc.value.cause is FailureCause.OUT_OF_RANGE
+    nxt = ch.pull(0, 2, lambda: ("y", 8 * 4480))
+    slow = ch.pull(2, 0, lambda: ("z", 8 * 40_000))
+    env.run(until=0.03)
+    assert ch.close() >= 1
+    env.run(until=0.2)
+    assert nxt.value.ok and slow.value.cause is FailureCause.CANCELLED
+    assert ch.transfers_in_flight == 0
+
+
+def test_same_seed_same_outcome_over_csma():
+    def once(seed):
+        env, ch = make(radio={"model": "log_distance", "params": {"shadowing_sigma_db": 4.0, "reception": "nist"}},
+                       seed=seed)
+        ch.update(list(range(6)), np.column_stack([np.arange(6) * 40.0, np.zeros(6)]))
+        procs = [ch.pull(i, (i + 1) % 6, lambda: ("x", 8 * 9000)) for i in range(6)]
+        env.run()
+        return [(p.value.ok, p.value.finished_at, p.value.packets_sent) for p in procs], ch.metrics()
+
+    a, ma = once(3)
+    b, mb = once(3)
+    assert a == b and ma["mac_frames_sent"] == mb["mac_frames_sent"]
