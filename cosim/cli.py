@@ -23,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     overrides = dict(action="append", default=[], metavar="KEY=VALUE",
                      help="override a config key, e.g. --set train.epochs=2 (repeatable)")
+    threads = dict(type=int, default=1, metavar="N",
+                   help="torch CPU threads (default 1: the fleet's small matrices gain little from more, "
+                        "and one process per core is how runs scale, see cosim sweep --workers)")
 
     run = sub.add_parser("run", help="run the configured epochs (resumes an interrupted run)")
     run.add_argument("scenario", type=Path, help="scenario YAML file")
@@ -32,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true",
                      help="resume a damaged run directory by rebuilding its CSV files from the checkpoint")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--threads", **threads)
     run.add_argument("--init-from", type=Path, metavar="RUN_DIR",
                      help="start the SAC agents from the policies saved in another run (fine-tuning)")
 
@@ -40,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--checkpoint", type=Path, help="checkpoint file (default: RUN_DIR/checkpoint.pt)")
     evaluate.add_argument("--epochs", type=int, default=5, help="evaluation epochs (default 5)")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
+    evaluate.add_argument("--threads", **threads)
 
     validate = sub.add_parser("validate", help="check a scenario without running it")
     validate.add_argument("scenario", type=Path, help="scenario YAML file")
@@ -132,6 +137,8 @@ def _run_or_evaluate(args: argparse.Namespace, where: dict[str, Path]) -> int:
     from cosim.traffic.network import NetworkBuildError
     from cosim.traffic.sumo import TrafficError
 
+    if not _set_threads(args.threads):
+        return _fail([f"--threads: must be >= 1 (got {args.threads})"], EXIT_BAD_INPUT)
     if args.out is not None and not args.out.strip():
         return _fail(["--out: empty path; give a run directory, e.g. --out runs/x"], EXIT_BAD_INPUT)
     out = Path(args.out) if args.out is not None else Path("runs") / config.name
@@ -149,6 +156,16 @@ def _run_or_evaluate(args: argparse.Namespace, where: dict[str, Path]) -> int:
     return 0
 
 
+def _set_threads(n: int) -> bool:
+    """torch's intra-op threads for this process; False for a count below 1."""
+    if n < 1:
+        return False
+    import torch
+
+    torch.set_num_threads(n)
+    return True
+
+
 def _evaluate(args) -> int:
     import radio_models
     from cosim.experiment import RunDirError, RunError, evaluate_run
@@ -157,6 +174,8 @@ def _evaluate(args) -> int:
 
     if args.epochs < 1:
         return _fail([f"--epochs: must be >= 1 (got {args.epochs})"], EXIT_BAD_INPUT)
+    if not _set_threads(args.threads):
+        return _fail([f"--threads: must be >= 1 (got {args.threads})"], EXIT_BAD_INPUT)
     if not (args.run_dir / "config.yaml").is_file():
         return _fail([f"{args.run_dir}: not a run directory (no config.yaml)"], EXIT_BAD_INPUT)
     try:

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from robust_kit import FIGURE8, SCENARIOS, args_for
+from robust_kit import FIGURE8, QUICK, SCENARIOS, args_for
 
 NON_FINITE = {
     "env.desired_speed": [".inf", ".nan", "-.inf"],
@@ -148,3 +148,21 @@ def test_cavs_that_never_enter_within_the_horizon(cli, tmp_path, scenario_copy):
     result = cli(*args_for("run", scenario_copy, "learner=random", "env.horizon=20", "train.epochs=2", out=out))
     assert result.rc == 2 and "no vehicle of vType 'cav'" in result.err, result.text
     assert not (out / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (("run", "--threads", "0"), "--threads"),
+    (("run", "--threads", "-2"), "--threads"),
+    (("eval", "--threads", "0"), "--threads"),
+    (("eval", "--epochs", "0"), "--epochs"),
+])
+def test_bad_command_line_numbers(cli, tmp_path, argv, expected):
+    command, *rest = argv
+    if command == "run":
+        result = cli(*args_for("run", FIGURE8, *QUICK, out=tmp_path / "run"), *rest)
+        assert not (tmp_path / "run").exists()
+    else:
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "config.yaml").write_text("name: x\n")
+        result = cli("eval", str(tmp_path / "run"), *rest)
+    assert result.rc == 2 and expected in result.err, result.err
