@@ -18,7 +18,21 @@ EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cosim", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="cosim", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Co-simulation of SUMO road traffic and V2V radio links in which connected automated\n"
+                    "vehicles learn speed control with multi-agent SAC and share policy segments (RSM-MASAC).",
+        epilog="examples:\n"
+               "  cosim run scenarios/figure8.yaml                 train (rerun to resume)\n"
+               "  cosim run scenarios/figure8.yaml --set comm.method=isac --out runs/isac\n"
+               "  cosim eval runs/figure8 --epochs 5               deterministic evaluation of a saved run\n"
+               "  cosim sweep scenarios/sweeps/prr.yaml --workers 2\n"
+               "  cosim report runs/prr                            plots and Table V\n"
+               "\n"
+               "exit status: 0 done, 1 the simulation failed, 2 bad input (config, run directory,\n"
+               "plug-in), 130/143 interrupted by SIGINT/SIGTERM (run the same command again to resume).\n"
+               "'cosim COMMAND --help' describes a command.")
+    parser.add_argument("--version", action="version", version=f"cosim {_version()}")
     parser.add_argument("--debug", action="store_true", help="print Python tracebacks (anywhere on the line)")
     sub = parser.add_subparsers(dest="command", required=True)
     overrides = dict(action="append", default=[], metavar="KEY=VALUE",
@@ -56,6 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_arguments(sub.add_parser("sweep", help="run the members of a sweep file (resumes a killed sweep)"))
     report.add_arguments(sub.add_parser("report", help="plots and tables from run or sweep directories"))
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cosim")
+    except PackageNotFoundError:  # running from a checkout that is not installed
+        return "unknown (not installed)"
 
 
 def _fail(lines: list[str], status: int) -> int:
@@ -152,7 +175,10 @@ def _run_or_evaluate(args: argparse.Namespace, where: dict[str, Path]) -> int:
         return _fail([f"{args.scenario}: channel.radio: {exc}"], EXIT_BAD_INPUT)
     except (NetworkBuildError, TrafficError) as exc:
         return _fail([str(exc)], EXIT_FAILED)
-    print(f"results: {metrics}")
+    from cosim.report import summary_line
+
+    print(summary_line(metrics.parent))
+    print(f"results: {metrics}; plots and tables: cosim report {metrics.parent}")
     return 0
 
 

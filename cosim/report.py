@@ -108,6 +108,24 @@ class Run:
         return out
 
 
+def summary_line(path: Path) -> str:
+    """One line about a run directory, printed at the end of ``cosim run``: epochs, wall time,
+    reward (last training epoch, last evaluations), collisions and what CommMix exchanged."""
+    run = load_run(path)
+    s = run.summary()
+    train, evals = run.train_rows, run.eval_rows
+    parts = [f"{len(train)} training epochs" + (f" + {len(evals)} evaluation epochs" if evals else ""),
+             f"{s['wall_time_s']:.0f} s"]
+    reward = f"reward {_fmt(_float(train[-1].get('avg_reward')))} (last epoch)" if train else "no epochs"
+    if evals:
+        reward += f", {_fmt(s['reward_last5'])} (last {min(LAST_EVALUATIONS, len(evals))} evaluations)"
+    parts += [reward, f"collisions {_fmt(s['collisions'])}"]
+    if math.isfinite(s["rho_total"]):
+        parts.append(f"CommMix rho_total {_fmt(s['rho_total'])}, rho_r {_fmt(s['rho_r'])}, "
+                     f"psi {_fmt(s['psi_gb'])} GB")
+    return f"{path}: " + "; ".join(parts)
+
+
 def _load_yaml(path: Path) -> dict:
     try:
         import yaml

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cosim.report import collect, main, make_report, table_rows
+from cosim.report import collect, main, make_report, summary_line, table_rows
 
 COLUMNS = ["epoch", "phase", "avg_reward", "collisions", "rho_total", "rho_ef", "rho_r", "psi_gb", "messages"]
 
@@ -87,6 +87,15 @@ def test_report_of_a_run_uses_eval_rows(tmp_path):
     assert row["method"] == "rsm_masac" and row["U"] == "8" and row["P"] == "4" and row["kappa"] == "3"
     md = (out / "table_v.md").read_text()
     assert "last 5 evaluations" in md and "50.00%" in md
+
+
+def test_summary_line_of_a_run(tmp_path):
+    run = write_run(tmp_path / "r", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
+                    eval_rewards=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    line = summary_line(run)
+    assert line.startswith(f"{run}: 7 training epochs + 7 evaluation epochs; 21 s;"), line
+    assert "reward 0.7 (last epoch), 5 (last 5 evaluations)" in line  # (3 + ... + 7) / 5
+    assert "collisions 1" in line and "rho_total 70, rho_r 0.5, psi 3.5 GB" in line
 
 
 def test_training_rows_when_there_is_no_evaluation(tmp_path):
