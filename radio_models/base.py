@@ -31,7 +31,7 @@ import numpy as np
 __all__ = ["LinkBatch", "LinkQuality", "RadioModel", "as_packet_bits"]
 
 DEFAULT_ANTENNA_HEIGHT_M = 1.5
-"""Antenna height above ground (REFERENCE.md §5: antenna 1.5 m)."""
+"""Antenna height above ground (docs/reference.md §5: antenna 1.5 m)."""
 
 
 def _column(value, n: int, name: str, *, dtype=float) -> np.ndarray:
@@ -207,6 +207,10 @@ class RadioModel(ABC):
         """
         bits, scalar = as_packet_bits(packet_bits)
         in_range, success, rate = self._evaluate(links, rng, bits)
+        return self._quality(links, bits, scalar, in_range, success, rate)
+
+    def _quality(self, links: LinkBatch, bits: np.ndarray, scalar: bool, in_range, success, rate) -> LinkQuality:
+        """Check the shapes and range of a model's raw output and package it as a LinkQuality."""
         n = len(links)
         in_range = np.asarray(in_range, dtype=bool)
         success = np.asarray(success, dtype=float)

@@ -2,11 +2,11 @@
 
 Source: IEEE Std 802.11-2016, clause 17 (OFDM PHY), 10 MHz channel spacing: 8 us OFDM symbols,
 32 us preamble + 8 us SIGNAL field = 40 us, 16 SERVICE bits and 6 tail bits before padding to
-whole symbols. Rates 3 ... 27 Mb/s (REFERENCE.md §5).
+whole symbols. Rates 3 ... 27 Mb/s (docs/reference.md §5).
 
-Note: REFERENCE.md writes N_DBPS = 4 us * rate, which is the 20 MHz (802.11a) symbol; at
-10 MHz the symbol lasts 8 us, so N_DBPS = 8 us * rate (48 at 6 Mb/s). Only that value gives the
-reference airtime of 2048 us for 1500 bytes at 6 Mb/s.
+Note: N_DBPS = 4 us * rate would be the 20 MHz (802.11a) symbol; at 10 MHz the symbol lasts
+8 us, so N_DBPS = 8 us * rate (48 at 6 Mb/s), as docs/reference.md §5 writes. Only that value
+gives the reference airtime of 2048 us for 1500 bytes at 6 Mb/s.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 SNR = P_tx + G_tx + G_rx - PL - N, with the noise power N = -174 dBm/Hz (thermal noise density
 at 290 K) + 10 log10(bandwidth) + noise figure, unless a noise floor is given directly.
 Defaults: 20 dBm transmit power, 0 dBi antennas, 10 MHz (802.11p channel), noise figure 9 dB
-(3GPP TR 37.885 UE noise figure) -> noise floor -95 dBm (REFERENCE.md §5: about -95 to -98 dBm).
+(3GPP TR 37.885 UE noise figure) -> noise floor -95 dBm (docs/reference.md §5: about -95 to -98 dBm).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class LinkBudget:
     """Transmit power, antenna gains and receiver noise: path loss in, SNR out.
 
     Attributes:
-        tx_power_dbm: transmit power in dBm (default 20; REFERENCE.md §5: 20-23 dBm).
+        tx_power_dbm: transmit power in dBm (default 20; docs/reference.md §5: 20-23 dBm).
         tx_antenna_gain_dbi, rx_antenna_gain_dbi: antenna gains in dBi (default 0).
         noise_figure_db: receiver noise figure in dB (default 9, 3GPP TR 37.885).
         bandwidth_hz: receiver bandwidth in Hz (default 10 MHz, the 802.11p channel).

@@ -21,7 +21,7 @@ class Nakagami(SnrRadioModel):
 
         P_s = Q(m, m theta / P) = scipy.special.gammaincc(m, m theta / P)
 
-    (REFERENCE.md §5). The fading is drawn independently per packet (it is folded into the
+    (docs/reference.md §5). The fading is drawn independently per packet (it is folded into the
     probability), while the optional log-normal shadowing is drawn per link per evaluation.
     For m = 3 and exponent 2, with R the distance where P = theta:
     P_s(d) = exp(-3 (d/R)^2) (1 + 3 (d/R)^2 + 4.5 (d/R)^4), P_s(R) = 0.4232.
@@ -116,6 +116,18 @@ class Nakagami(SnrRadioModel):
         loss = self.median_path_loss_db(self._distance(links))
         if self.shadowing_sigma_db > 0.0:
             loss = loss + self.shadowing_sigma_db * rng.standard_normal(len(links))
+        return loss
+
+    @property
+    def random_terms(self) -> int:
+        """One normal per link (the shadowing) when there is shadowing."""
+        return 1 if self.shadowing_sigma_db > 0.0 else 0
+
+    def path_loss_from_normals_db(self, links: LinkBatch, normals: np.ndarray) -> np.ndarray:
+        """Median loss + sigma x the link's normal (column 0)."""
+        loss = self.median_path_loss_db(self._distance(links))
+        if self.shadowing_sigma_db > 0.0:
+            loss = loss + self.shadowing_sigma_db * np.asarray(normals, dtype=float)[:, 0]
         return loss
 
     def success_from_mean_snr(self, mean_snr_db, m) -> np.ndarray:

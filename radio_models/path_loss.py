@@ -28,6 +28,18 @@ class _ShadowedModel(SnrRadioModel):
             loss = loss + self.shadowing_sigma_db * rng.standard_normal(len(links))
         return loss
 
+    @property
+    def random_terms(self) -> int:
+        """One normal per link (the shadowing) when there is shadowing."""
+        return 1 if self.shadowing_sigma_db > 0.0 else 0
+
+    def path_loss_from_normals_db(self, links: LinkBatch, normals: np.ndarray) -> np.ndarray:
+        """Median loss + sigma x the link's normal (column 0)."""
+        loss = self.median_path_loss_db(self._distance(links))
+        if self.shadowing_sigma_db > 0.0:
+            loss = loss + self.shadowing_sigma_db * np.asarray(normals, dtype=float)[:, 0]
+        return loss
+
 
 class FreeSpace(_ShadowedModel):
     """Friis free-space path loss PL = 20 log10(4 pi d f / c) (87.86 dB at 100 m, 5.9 GHz).
@@ -47,7 +59,7 @@ class LogDistance(_ShadowedModel):
     """Log-distance path loss PL = PL0 + 10 n log10(d / d0) + X, X ~ N(0, sigma^2) in dB.
 
     Parameters (keyword; defaults are ns-3 ``LogDistancePropagationLossModel``'s, which give
-    106.68 dB at 100 m, REFERENCE.md §5):
+    106.68 dB at 100 m, docs/reference.md §5):
 
     - ``exponent`` [3.0]: path-loss exponent n, in (0, 10].
     - ``reference_distance_m`` [1.0]: d0 in metres, > 0.

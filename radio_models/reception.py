@@ -13,7 +13,7 @@ NIST error-rate model (Pei and Ferrari, "NIST OFDM error rate model", as impleme
 
 As in Veins' ``Decider80211p``, a frame succeeds if its 24-bit SIGNAL field (BPSK 1/2) and its
 data (16 SERVICE bits + payload + 6 tail bits, at the data MCS) both decode; the two are
-independent. Reference value (REFERENCE.md §5): 1000 bytes, QPSK 1/2, SNR 8 dB -> 0.9987
+independent. Reference value (docs/reference.md §5): 1000 bytes, QPSK 1/2, SNR 8 dB -> 0.9987
 (0.99870 for the 8000 bits alone, 0.99869 with header, SERVICE and tail bits).
 """
 

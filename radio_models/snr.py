@@ -9,7 +9,7 @@ Common parameters (keyword, all validated; defaults in brackets):
 - ``reception`` ["threshold"]: "threshold" (success iff SNR >= ``snr_threshold_db``) or "nist"
   (NIST 802.11 error-rate model at ``data_rate_mbps``, as in Veins; size-dependent).
 - ``snr_threshold_db`` [8.0]: threshold for "threshold" reception. 8 dB is where the NIST model
-  gives 0.9987 for a 1000-byte QPSK-1/2 (6 Mb/s) frame (REFERENCE.md §5).
+  gives 0.9987 for a 1000-byte QPSK-1/2 (6 Mb/s) frame (docs/reference.md §5).
 - ``data_rate_mbps`` [6.0]: PHY rate; with "nist" reception one of the 802.11p rates
   3, 4.5, 6, 9, 12, 18, 24, 27 (it selects the modulation and code rate).
 - ``max_range_m`` [null]: links longer than this (3-D distance) are out of range: no edge.
@@ -20,9 +20,19 @@ Common parameters (keyword, all validated; defaults in brackets):
   packet of 64 bytes or more decodes with probability < 1 %).
 - ``cutoff_probability`` [0.01]: in (0, 0.5), see ``max_range_m``.
 - ``min_distance_m`` [1.0]: distances below it are raised to it in path-loss formulas.
+- ``decorrelation_distance_m`` [null = the model's default: 25 m, tr37885_urban 10 m]: the
+  distance over which the random terms of a link (shadowing, LOS state, blockage) decorrelate
+  when the channel keeps them per link (``channel.link_state: correlated``): their
+  autocorrelation over a displacement D is exp(-D / decorrelation_distance_m) (Gudmundson's
+  exponential model; 3GPP TR 36.885 / TR 37.885 use 25 m on highways and 10 m in urban
+  areas for V2V shadowing).
 
-Shadowing (where a model has it) is drawn independently per link at every evaluation, i.e. every
-traffic step (no spatial correlation); links are reciprocal (one draw per pair).
+Random terms: :meth:`SnrRadioModel.sample_path_loss_db` draws them independently per link at
+every evaluation, i.e. every traffic step (no spatial correlation; ``channel.link_state:
+redrawn``); links are reciprocal (one draw per pair). :meth:`SnrRadioModel.path_loss_from_normals_db`
+gives the same path loss from ``random_terms`` standard normals per link that the caller
+supplies, so that a caller can keep them per link and let them evolve with movement
+(:mod:`cosim.channel.linkstate`).
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from . import _validation as check
-from .base import LinkBatch, RadioModel
+from .base import LinkBatch, LinkQuality, RadioModel, as_packet_bits
 from .ieee80211p import RATES_MBPS
 from .link_budget import LinkBudget
 from .reception import NistReception, ThresholdReception
@@ -66,6 +76,9 @@ class SnrRadioModel(RadioModel):
     """Path loss + link budget + reception. Subclasses define the path loss."""
 
     receptions: tuple[str, ...] = ("threshold", "nist")
+    default_decorrelation_distance_m: float = 25.0
+    """Decorrelation distance of the random terms when ``decorrelation_distance_m`` is null
+    (3GPP TR 36.885 / TR 37.885 highway V2V shadowing: 25 m)."""
 
     def __init__(
         self,
@@ -83,6 +96,7 @@ class SnrRadioModel(RadioModel):
         max_range_m: float | None = None,
         cutoff_probability: float = 0.01,
         min_distance_m: float = 1.0,
+        decorrelation_distance_m: float | None = None,
     ):
         n = self.name
         self.frequency_ghz = check.number(n, "frequency_ghz", frequency_ghz, gt=0, le=100)
@@ -107,6 +121,10 @@ class SnrRadioModel(RadioModel):
         self._max_range_param = check.number(n, "max_range_m", max_range_m, gt=0, allow_none=True)
         self.cutoff_probability = check.number(n, "cutoff_probability", cutoff_probability, gt=0, lt=0.5)
         self.min_distance_m = check.number(n, "min_distance_m", min_distance_m, gt=0)
+        decorrelation = check.number(n, "decorrelation_distance_m", decorrelation_distance_m, gt=0, allow_none=True)
+        self.decorrelation_distance_m = (
+            float(self.default_decorrelation_distance_m) if decorrelation is None else decorrelation
+        )
         self._max_range_cache: float | None = None
         self._params = {
             "frequency_ghz": self.frequency_ghz,
@@ -122,6 +140,7 @@ class SnrRadioModel(RadioModel):
             "max_range_m": self._max_range_param,
             "cutoff_probability": self.cutoff_probability,
             "min_distance_m": self.min_distance_m,
+            "decorrelation_distance_m": self.decorrelation_distance_m,
         }
 
     # ---- what subclasses define -------------------------------------------------------------
@@ -138,6 +157,18 @@ class SnrRadioModel(RadioModel):
     def cutoff_shadowing_db(self) -> float:
         """Shadowing std (dB) of the least-lossy state, used for the default ``max_range_m``."""
         return 0.0
+
+    @property
+    def random_terms(self) -> int:
+        """How many standard normals per link drive :meth:`path_loss_from_normals_db` (0: the
+        path loss is deterministic)."""
+        return 0
+
+    def path_loss_from_normals_db(self, links: LinkBatch, normals: np.ndarray) -> np.ndarray:
+        """Path loss of each link given its random terms as standard normals, shape
+        (E, :attr:`random_terms`). Any model whose random terms are all drawn per link can say
+        how it maps normals to a loss; the default (no random terms) is the median loss."""
+        return self.median_path_loss_db(self._distance(links))
 
     # ---- derived ----------------------------------------------------------------------------
 
@@ -200,6 +231,15 @@ class SnrRadioModel(RadioModel):
 
     def _success(self, snr_db: np.ndarray, links: LinkBatch, packet_bits: np.ndarray) -> np.ndarray:
         return self.reception.success(snr_db, packet_bits)
+
+    def quality_from_path_loss(self, links: LinkBatch, path_loss_db: np.ndarray, packet_bits=8 * 4480) -> LinkQuality:
+        """The quality of every link given its path loss in dB (e.g. from
+        :meth:`path_loss_from_normals_db`): what :meth:`evaluate` returns for that loss."""
+        bits, scalar = as_packet_bits(packet_bits)
+        snr = self.budget.snr_db(np.asarray(path_loss_db, dtype=float))
+        success = self._success(snr, links, bits)
+        in_range = links.distance_m <= self.max_range_m
+        return self._quality(links, bits, scalar, in_range, success, self.data_rate_bps)
 
     def _evaluate(self, links: LinkBatch, rng: np.random.Generator, packet_bits: np.ndarray):
         snr = self.snr_db(links, rng)

@@ -7,7 +7,9 @@ blocked by buildings), then the path loss (d = 3-D distance in m, fc in GHz):
 - urban LOS:   38.77 + 16.7 log10 d + 18.2 log10 fc       (86.20 dB at 100 m, 5.9 GHz)
 - NLOSv:       LOS + additional vehicle blockage loss B
 - NLOS:        36.85 + 30 log10 d + 18.9 log10 fc (both scenarios, as ns-3)
-- shadowing:   log-normal, std 3 dB (LOS, NLOSv), 4 dB (NLOS)
+- shadowing:   log-normal, std 3 dB (LOS, NLOSv), 4 dB (NLOS); decorrelation distance 25 m
+               (highway) and 10 m (urban), used when the channel keeps the random terms per
+               link (``channel.link_state: correlated``; ``decorrelation_distance_m``)
 
 LOS probability (2-D distance d): highway min(1, 2.1013e-6 d^2 - 0.002 d + 1.0193) up to
 475 m, then max(0, 0.54 - 0.001 (d - 475)); urban min(1, 1.05 exp(-0.0114 d)); the rest of the
@@ -27,6 +29,7 @@ makes that fraction of links NLOS at random (0 = open layout, like ns-3 without 
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import ndtr
 
 from . import _validation as check
 from .base import DEFAULT_ANTENNA_HEIGHT_M, LinkBatch
@@ -170,20 +173,30 @@ class Tr37885(SnrRadioModel):
 
     # -- sampling -------------------------------------------------------------------------------
 
-    def sample_conditions(self, links: LinkBatch, rng: np.random.Generator) -> np.ndarray:
-        """Channel condition per link: :data:`LOS`, :data:`NLOSV` or :data:`NLOS` (one uniform each)."""
-        u = rng.random(len(links))
+    def conditions_from_uniform(self, links: LinkBatch, u: np.ndarray) -> np.ndarray:
+        """Channel condition per link from one uniform number in [0, 1) per link: NLOS below
+        ``building_nlos_probability``, then LOS with the LOS probability of the 2-D distance,
+        NLOSv above. A link whose uniform moves slowly (correlated over distance) keeps its
+        state while its LOS probability changes little."""
         p_nlos = self.building_nlos_probability
         p_los = (1.0 - p_nlos) * self.los_probability(links.horizontal_distance_m)
+        u = np.asarray(u, dtype=float)
         return np.where(u < p_nlos, NLOS, np.where(u < p_nlos + p_los, LOS, NLOSV)).astype(np.int8)
+
+    def sample_conditions(self, links: LinkBatch, rng: np.random.Generator) -> np.ndarray:
+        """Channel condition per link: :data:`LOS`, :data:`NLOSV` or :data:`NLOS` (one uniform each)."""
+        return self.conditions_from_uniform(links, rng.random(len(links)))
 
     def path_loss_db(self, links: LinkBatch, conditions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Path loss for given conditions; draws shadowing, blocker type and blockage for every link."""
         n = len(links)
-        d = self._distance(links)
         shadow_z = rng.standard_normal(n)
         truck_u = rng.random(n)
         blockage_z = rng.standard_normal(n)
+        return self._path_loss(links, conditions, shadow_z, truck_u, blockage_z)
+
+    def _path_loss(self, links, conditions, shadow_z, truck_u, blockage_z) -> np.ndarray:
+        d = self._distance(links)
         los = self.los_path_loss_db(d)
         loss = np.where(conditions == NLOS, self.nlos_path_loss_db(d), los)
         blocker = np.where(truck_u < self.truck_fraction, self.truck_height_m, self.blocker_height_m)
@@ -200,6 +213,19 @@ class Tr37885(SnrRadioModel):
 
     def sample_path_loss_db(self, links: LinkBatch, rng: np.random.Generator) -> np.ndarray:
         return self.path_loss_db(links, self.sample_conditions(links, rng), rng)
+
+    @property
+    def random_terms(self) -> int:
+        """Four normals per link: channel condition, shadowing, blocker type, blockage loss."""
+        return 4
+
+    def path_loss_from_normals_db(self, links: LinkBatch, normals: np.ndarray) -> np.ndarray:
+        """Path loss from four standard normals per link (columns): the condition's uniform is
+        Phi(z0) (:meth:`conditions_from_uniform`), the shadowing z1, the blocker type's uniform
+        Phi(z2), the blockage normal z3; the same mapping as :meth:`sample_path_loss_db`."""
+        z = np.asarray(normals, dtype=float)
+        conditions = self.conditions_from_uniform(links, ndtr(z[:, 0]))
+        return self._path_loss(links, conditions, z[:, 1], ndtr(z[:, 2]), z[:, 3])
 
 
 class Tr37885Highway(Tr37885):
@@ -219,6 +245,7 @@ class Tr37885Urban(Tr37885):
     __doc__ = "3GPP TR 37.885 V2V urban. " + (Tr37885.__doc__ or "")
     name = "tr37885_urban"
     scenario = "urban"
+    default_decorrelation_distance_m = 10.0  # 3GPP TR 36.885 / TR 37.885 urban V2V shadowing
 
     def los_path_loss_db(self, distance_3d_m) -> np.ndarray:
         d = np.maximum(np.asarray(distance_3d_m, dtype=float), self.min_distance_m)

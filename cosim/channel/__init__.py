@@ -13,6 +13,7 @@ Public API::
 
 from .channel import Channel, Respond
 from .config import ChannelConfig, ChannelMode, RadioConfig
+from .linkstate import CorrelatedLinkState
 from .stats import ChannelStats, FailureCause, TransferResult
 from .topology import LinkState, Topology, build_topology, candidate_pairs
 
@@ -21,6 +22,7 @@ __all__ = [
     "ChannelConfig",
     "ChannelMode",
     "ChannelStats",
+    "CorrelatedLinkState",
     "FailureCause",
     "LinkState",
     "RadioConfig",

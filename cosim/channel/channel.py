@@ -1,6 +1,6 @@
 """The V2V channel: the graph of the current step and pull transfers as SimPy processes.
 
-Time model (DESIGN.md, "Time and processes"):
+Time model (docs/design.md, "The V2V channel"):
 
 - :meth:`Channel.update` is called after every traffic step with the vehicles present; it
   rebuilds the graph (spatial index + one vectorised radio-model evaluation). Positions and
@@ -23,6 +23,12 @@ Time model (DESIGN.md, "Time and processes"):
 Randomness: two streams spawned from the given Generator, one for the radio model (the graph)
 and one for packet losses, so the sequence of graphs does not depend on the traffic of
 transfers. Every packet draws one uniform number, whatever its probability.
+
+Link state (SNR models with random terms): ``channel.link_state: redrawn`` draws shadowing, LOS
+state and blockage afresh per link at every update; ``correlated`` keeps them per link and lets
+them evolve with the distance moved (:mod:`cosim.channel.linkstate`, exponential
+autocorrelation with the model's ``decorrelation_distance_m``), from the radio stream, and the
+csma medium uses the same losses as the graph.
 """
 
 from __future__ import annotations
@@ -37,7 +43,10 @@ import simpy
 
 import radio_models
 
+from radio_models.snr import SnrRadioModel
+
 from .config import ChannelConfig
+from .linkstate import CorrelatedLinkState
 from .medium import CsmaMedium, Frame
 from .stats import ChannelStats, FailureCause, TransferResult
 from .topology import LinkState, Topology, build_topology
@@ -107,6 +116,9 @@ class Channel:
                 on_attempt=self._on_attempt,
                 prr=self._frame_prr,
             )
+        self.link_state: CorrelatedLinkState | None = None
+        if config.link_state == "correlated" and isinstance(self.model, SnrRadioModel) and self.model.random_terms:
+            self.link_state = CorrelatedLinkState(self.model, self._radio_rng)
         self._topology = Topology.empty()
         self._slots: dict[int, simpy.Resource] = {}
         self._active: dict[int, _Transfer] = {}
@@ -138,13 +150,17 @@ class Channel:
         heights = self.config.antenna_height_m if antenna_heights_m is None else antenna_heights_m
         frame_bits = (8 * self.framing.psdu_bytes(self.framing.fragments(self.payload_bits)[0]),
                       8 * self.framing.psdu_bytes(self.framing.fragments(self.request_bits)[0]))
-        self._topology = build_topology(nodes, positions, speeds, heights, self.model, self._radio_rng, frame_bits)
+        loss_fn = None if self.link_state is None else self.link_state.path_loss_db
+        self._topology = build_topology(nodes, positions, speeds, heights, self.model, self._radio_rng, frame_bits,
+                                        path_loss_db=loss_fn)
+        if self.link_state is not None:
+            self.link_state.retain(self._topology.nodes)
         if self.medium is not None:
             node_arr = np.asarray(nodes, dtype=np.int64)
             order = np.argsort(node_arr, kind="stable")
             pos = np.asarray(positions, dtype=float)[order]
             h = np.broadcast_to(np.asarray(heights, dtype=float), (node_arr.shape[0],))[order]
-            self.medium.update(node_arr[order], pos, h, self._topology)
+            self.medium.update(node_arr[order], pos, h, self._topology, path_loss_db=loss_fn)
         self.updates += 1
         self.last_update_s = self.env.now
         self._break_lost_links()

@@ -11,6 +11,7 @@ Example (YAML)::
       max_retries: 7
       max_parallel_links: 4
       medium: independent    # independent | csma (shared 802.11p medium)
+      link_state: redrawn    # redrawn | correlated (shadowing/LOS kept per link, evolving with movement)
       timeout_s: null
 
 ``radio`` also accepts a bare model name (``radio: free_space``).
@@ -24,10 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 import radio_models
 
-__all__ = ["ChannelConfig", "RadioConfig", "ChannelMode", "MediumKind", "AccessCategory"]
+__all__ = ["ChannelConfig", "RadioConfig", "ChannelMode", "MediumKind", "LinkStateKind", "AccessCategory"]
 
 ChannelMode = Literal["simulated", "ideal"]
 MediumKind = Literal["independent", "csma"]
+LinkStateKind = Literal["redrawn", "correlated"]
 AccessCategory = Literal["AC_BK", "AC_BE", "AC_VI", "AC_VO"]
 
 
@@ -162,6 +164,17 @@ class ChannelConfig(BaseModel):
             "reception by SINR with the interference of every concurrent frame."
         ),
     )
+    link_state: LinkStateKind = Field(
+        default="redrawn",
+        description=(
+            "redrawn: the radio model draws every link's shadowing, LOS state and blockage afresh "
+            "at every traffic step (uncorrelated). correlated: each link keeps them and they evolve "
+            "with the distance moved, with exponential autocorrelation exp(-D / d) (Gudmundson), d "
+            "the radio model's decorrelation_distance_m (25 m; tr37885_urban 10 m), so PRR changes "
+            "smoothly; the csma medium then sees the same path losses as the graph. No effect on "
+            "models without random terms (unit_disk, no shadowing)."
+        ),
+    )
     carrier_sense_dbm: float = Field(
         default=-85.0, ge=-120.0, le=0.0,
         description="csma: a node senses the medium busy when the received power of ongoing frames reaches this (dBm).",
@@ -207,7 +220,7 @@ class ChannelConfig(BaseModel):
         default=1.5,
         gt=0.0,
         le=10.0,
-        description="Antenna height above ground in metres, the same on every vehicle (REFERENCE.md §5).",
+        description="Antenna height above ground in metres, the same on every vehicle (docs/reference.md §5).",
     )
 
     @field_validator("mode", mode="before")

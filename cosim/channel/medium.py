@@ -9,8 +9,10 @@ Model (as Veins ``Mac1609_4`` + ``Decider80211p`` and ns-3 WAVE, simplified wher
 - Power: ``P[i, j]``, the received power at j of a frame sent by i, set at every
   :meth:`CsmaMedium.update` for pairs closer than the radio model's ``max_range_m`` (farther
   ones neither interfere nor are sensed). SNR models (every built-in model but ``unit_disk``):
-  transmit power + gains - sampled path loss (shadowing/LOS drawn from the medium's own stream,
-  independently of the draw that built the graph). PRR-only models (``unit_disk``, plug-ins
+  transmit power + gains - path loss: with ``channel.link_state: correlated`` the loss of the
+  channel's per-link state (the same as the graph's, :mod:`cosim.channel.linkstate`); with
+  ``redrawn`` a sample from the medium's own stream (shadowing/LOS drawn independently of the
+  draw that built the graph). PRR-only models (``unit_disk``, plug-ins
   without a link budget): ``fallback_rx_power_dbm`` on the graph's edges, nothing elsewhere.
 - Carrier sense: node j is busy while the total power of the frames on air at j reaches
   ``carrier_sense_dbm`` or while j transmits. A unicast data frame also keeps busy every node
@@ -176,8 +178,20 @@ class CsmaMedium:
 
     # ---------------------------------------------------------------- geometry
 
-    def update(self, nodes: np.ndarray, positions: np.ndarray, heights: np.ndarray, topology: Topology) -> None:
-        """New positions (nodes sorted ascending, as the topology): recompute received powers."""
+    def update(
+        self,
+        nodes: np.ndarray,
+        positions: np.ndarray,
+        heights: np.ndarray,
+        topology: Topology,
+        path_loss_db: Callable[[np.ndarray, np.ndarray, radio_models.LinkBatch], np.ndarray] | None = None,
+    ) -> None:
+        """New positions (nodes sorted ascending, as the topology): recompute received powers.
+
+        ``path_loss_db(u, v, links)``: the path loss of each pair (u < v node ids), e.g. the
+        channel's correlated link state, so that the medium sees the same losses as the graph;
+        None: sampled from the medium's own stream.
+        """
         now = self.env.now
         self._close_presence(now)
         old_busy = {int(n): bool(b) for n, b in zip(self._nodes.tolist(), self._busy.tolist())}
@@ -198,7 +212,10 @@ class CsmaMedium:
                 links = radio_models.LinkBatch.from_positions(
                     positions[a], positions[b], tx_height_m=heights[a], rx_height_m=heights[b]
                 )
-                loss = self.model.sample_path_loss_db(links, self.rng)
+                if path_loss_db is not None:
+                    loss = path_loss_db(self._nodes[a], self._nodes[b], links)
+                else:
+                    loss = self.model.sample_path_loss_db(links, self.rng)
                 mw = np.power(10.0, (self.model.budget.eirp_plus_rx_gain_dbm - loss) / 10.0)
                 P[a, b] = P[b, a] = mw
                 D[a, b] = D[b, a] = links.horizontal_distance_m

@@ -7,7 +7,7 @@ first use, once per step.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -15,6 +15,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 import radio_models
+from radio_models.snr import SnrRadioModel
 
 __all__ = ["Topology", "LinkState", "build_topology", "pair_key", "MAX_NODE_ID"]
 
@@ -166,12 +167,15 @@ def build_topology(
     packet_bits: tuple[int, int],
     *,
     method: str = "kdtree",
+    path_loss_db: Callable[[np.ndarray, np.ndarray, radio_models.LinkBatch], np.ndarray] | None = None,
 ) -> Topology:
     """Evaluate ``model`` once over all candidate pairs and keep the pairs in range.
 
     Pairs are put in canonical order (by node ids, not by the order of ``nodes``) before the
     model draws its random numbers, so the outcome does not depend on the order of the input.
-    ``packet_bits`` = (payload packet bits, request packet bits).
+    ``packet_bits`` = (payload packet bits, request packet bits). ``path_loss_db(u, v, links)``
+    (SNR models only): the path loss of each candidate link (u < v node ids), e.g. from a
+    :class:`cosim.channel.linkstate.CorrelatedLinkState`, instead of the model's own draws.
     """
     node_arr = np.asarray(nodes)
     if node_arr.ndim != 1:
@@ -226,7 +230,10 @@ def build_topology(
         tx_speed_mps=None if spd is None else spd[a],
         rx_speed_mps=None if spd is None else spd[b],
     )
-    quality = model.evaluate(links, rng, packet_bits)
+    if path_loss_db is not None and isinstance(model, SnrRadioModel):
+        quality = model.quality_from_path_loss(links, path_loss_db(node_sorted[a], node_sorted[b], links), packet_bits)
+    else:
+        quality = model.evaluate(links, rng, packet_bits)
     success = np.asarray(quality.success_probability, dtype=float)
     if success.ndim == 1:
         success = np.stack([success, success], axis=1)
