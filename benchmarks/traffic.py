@@ -60,7 +60,8 @@ def bench(scenario: str, backend: str, steps: int, repeat: int) -> dict[str, flo
                 state = traffic.step()
             return time.perf_counter() - start
 
-        engine = Engine(cfg, traffic, make_controller(cfg), make_hooks(cfg))
+        controller = make_controller(cfg)
+        engine = Engine(cfg, traffic, controller, make_hooks(cfg, controller))
 
         def full() -> float:
             start = time.perf_counter()

@@ -156,7 +156,7 @@ def _run_or_evaluate(args: argparse.Namespace, where: dict[str, Path]) -> int:
         return 0
 
     import radio_models
-    from cosim.experiment import RunDirError, RunError, run_experiment
+    from cosim.experiment import ControllerError, RunDirError, RunError, run_experiment
     from cosim.traffic.network import NetworkBuildError
     from cosim.traffic.sumo import TrafficError
 
@@ -171,6 +171,8 @@ def _run_or_evaluate(args: argparse.Namespace, where: dict[str, Path]) -> int:
                                  progress=False if args.no_progress else None, init_from=args.init_from)
     except (RunDirError, RunError, ConfigError) as exc:
         return _fail(getattr(exc, "lines", None) or [str(exc)], EXIT_BAD_INPUT)
+    except ControllerError as exc:
+        return _fail([f"{args.scenario}: {exc}"], EXIT_BAD_INPUT)
     except radio_models.RadioModelError as exc:
         return _fail([f"{args.scenario}: channel.radio: {exc}"], EXIT_BAD_INPUT)
     except (NetworkBuildError, TrafficError) as exc:

@@ -2,9 +2,10 @@
 
 A controller (the contract is in ``cosim/contracts.py``) sees the fleet once per traffic tick,
 in the fleet process: it chooses one acceleration per agent slot (``act``) and then sees the
-transition that followed (``observe``), where a learning controller stores it and learns. Learning controllers live beside this module
-(``cosim/sac_controller.py``); ``idm`` and ``random`` keep the loop running end to end without
-any learning and serve as baselines.
+transition that followed (``observe``), where a learning controller stores it and learns.
+Learning controllers live beside this module (``cosim/sac_controller.py``); ``idm`` and
+``random`` keep the loop running end to end without any learning and serve as baselines.
+Scenarios name controllers through ``cosim/controller_registry.py``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from cosim import seeding
-from cosim.config.schema import IDMConfig
+from cosim.config.schema import IDMConfig, ScenarioConfig
 from cosim.contracts import Controller, EpochContext, Transition
 from cosim.traffic.sumo import TrafficState
 
@@ -34,6 +35,11 @@ class IDMController(Controller):
         self.dt = dt
         self.seed = seed
         self.rng = seeding.rng(seed, "idm")
+
+    @classmethod
+    def from_config(cls, config: ScenarioConfig) -> IDMController:
+        """``learner: idm`` (the registry's factory)."""
+        return cls(config.idm, config.env.accel_range, config.sumo.step_length, config.seed)
 
     def begin_epoch(self, ctx: EpochContext) -> None:
         self.rng = ctx.rng("idm")
@@ -66,6 +72,11 @@ class RandomController(Controller):
         self.low, self.high = accel_range
         self.seed = seed
         self.rng = seeding.rng(seed, "random")
+
+    @classmethod
+    def from_config(cls, config: ScenarioConfig) -> RandomController:
+        """``learner: random`` (the registry's factory)."""
+        return cls(config.env.accel_range, config.seed)
 
     def begin_epoch(self, ctx: EpochContext) -> None:
         self.rng = ctx.rng("random")

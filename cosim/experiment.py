@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from cosim.config import ScenarioConfig, dump_config
 from cosim.contracts import Controller, EpochContext, Hook
-from cosim.controllers import IDMController, RandomController
+from cosim.controller_registry import ControllerError, make_controller, resolve  # noqa: F401 - ControllerError: API
 from cosim.engine import Engine
 from cosim.commmix import CommMix
 from cosim.sac_controller import SACController
@@ -38,17 +38,6 @@ from cosim.rundir import (CHECKPOINT_VERSION, CsvLog, Interrupted, RunDir, RunDi
 
 class RunError(Exception):
     """The run cannot start or go on with these settings (a user error; message says why)."""
-
-
-def make_controller(config: ScenarioConfig) -> Controller:
-    """The controller named by ``config.learner``."""
-    if config.learner == "idm":
-        return IDMController(config.idm, config.env.accel_range, config.sumo.step_length, config.seed)
-    if config.learner == "random":
-        return RandomController(config.env.accel_range, config.seed)
-    if config.learner == "sac":
-        return SACController(config)
-    raise ValueError(f"unknown learner {config.learner!r}")
 
 
 def make_hooks(config: ScenarioConfig, controller: Controller) -> list[Hook]:
@@ -192,6 +181,7 @@ def run_experiment(config: ScenarioConfig, out: Path, *, restart: bool = False, 
     """
     out = Path(out)
     check_memory(config)
+    resolve(config.learner)  # a learner that cannot be loaded fails before the run directory is touched
     with StopSignals.install(config.name) as stop:
         stop.check()
         run = open_run_dir(config, out, restart=restart, force=force)

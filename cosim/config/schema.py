@@ -231,9 +231,11 @@ class ScenarioConfig(StrictModel):
 
     name: str = Field("scenario", min_length=1)
     seed: int = Field(0, ge=0, description="Run seed; every random stream derives from it.")
-    learner: Literal["sac", "idm", "random"] = Field(
+    learner: str = Field(
         "sac", description="What drives the CAVs: 'sac' (multi-agent SAC, one learner per agent "
-        "slot), 'idm' (built-in car following), 'random' (uniform accelerations).")
+        "slot), 'idm' (built-in car following), 'random' (uniform accelerations), another name "
+        "registered with cosim.controller_registry.register_controller, or a factory "
+        "'package.module:function' taking the resolved config.")
     sumo: SumoConfig = Field(default_factory=SumoConfig)
     network: NetworkConfig
     vehicles: VehiclesConfig = Field(default_factory=VehiclesConfig)
@@ -247,6 +249,16 @@ class ScenarioConfig(StrictModel):
                              "(cosim/config/comm.py): method, exchange, rule, timing; used by "
                              "learner 'sac' (other learners do not communicate).")
     train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @field_validator("learner")
+    @classmethod
+    def _known_learner(cls, name: str) -> str:
+        from cosim import controller_registry
+
+        if not controller_registry.is_known(name):
+            raise ValueError(f"unknown learner {name!r}; allowed: {', '.join(controller_registry.available())} "
+                             "or a factory named as 'package.module:function'")
+        return name
 
     @field_validator("vehicles")
     @classmethod
