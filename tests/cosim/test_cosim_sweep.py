@@ -180,13 +180,35 @@ def test_killed_sweep_resumes(tmp_path):
     assert log.count("# ") >= 2  # started twice: killed, then resumed
 
 
-def test_ray_backend_on_a_local_instance(tmp_path):
-    pytest.importorskip("ray", reason="ray is not installed (pip install 'cosim[ray]'); the Ray backend is untested here")
-    path = write_sweep(tmp_path, "seeds: [0, 1]\n", epochs=1)
+def _png_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a PNG, read from its IHDR chunk after checking the signature."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", path
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+@pytest.mark.parametrize("backend", ["local", "ray"])
+def test_two_values_two_seeds_then_report(tmp_path, backend):
+    """The issue's end-to-end case: 2 values x 2 seeds on the process pool or a local Ray
+    instance, then the report's PNGs (real images of about the figure's size) and Table V."""
+    if backend == "ray":
+        pytest.importorskip("ray", reason="ray is not installed (pip install 'cosim[ray]'); the Ray backend is untested here")
+    path = write_sweep(tmp_path, "  train.eval_every: 1\ngrid:\n  idm.T: [1.0, 1.5]\nseeds: [0, 1]\n", epochs=2)
     out = tmp_path / "out"
-    result = subprocess.run(sweep_cmd(path, out, "--backend", "ray", "--workers", "2"), capture_output=True, text=True)
+    result = subprocess.run(sweep_cmd(path, out, "--backend", backend, "--workers", "2"), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert {r["status"] for r in index(out).values()} == {"done"}
+    rows = index(out)
+    assert len(rows) == 4 and {r["status"] for r in rows.values()} == {"done"}
+    assert main(["report", str(out)]) == 0
+    report = out / "report"
+    dpi = 110  # cosim.report saves at 110 dpi; bbox_inches="tight" trims or pads the margins
+    for name, (w_in, h_in) in {"learning_curves.png": (7, 4.2), "effect_T.png": (13, 3.8)}.items():
+        width, height = _png_size(report / name)
+        assert abs(width - w_in * dpi) < 0.25 * w_in * dpi and abs(height - h_in * dpi) < 0.25 * h_in * dpi, (name, width, height)
+    with open(report / "table_v.csv", newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert len(table) == 2 and all(r["seeds"] == "2" for r in table)
+    assert "| configuration |" in (report / "table_v.md").read_text()
 
 
 SHIPPED = sorted((ROOT / "scenarios" / "sweeps").glob("*.yaml"))
