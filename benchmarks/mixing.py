@@ -202,7 +202,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="parts 1-2 only, smaller explicit policy")
     parser.add_argument("--parts", default="123", help="which parts to run, e.g. 3 (default: 123)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as cosim run)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if "1" in args.parts:
         regulated_mix(repeat=5 if args.quick else 20)
