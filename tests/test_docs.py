@@ -44,3 +44,22 @@ def test_readme_links_docs():
     for name in ("design.md", "scenario-keys.md", "metrics.md", "results.md"):
         assert (DOCS / name).is_file()
         assert f"docs/{name}" in readme
+
+
+def test_no_file_points_outside_the_repository():
+    """Users have the repository only: no file may send them to the authors' reference desk."""
+    import subprocess
+
+    try:
+        files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout (an sdist): every file on disk
+        files = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file() and ".venv" not in p.parts]
+    forbidden = ("../" + "shared", "/work/" + "shared", "REFERENCE" + ".md", "DESIGN" + ".md")
+    offenders = []
+    for name in files:
+        path = ROOT / name
+        if path.suffix in {".png", ".pt", ".gz"} or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        offenders += [f"{name}: {word}" for word in forbidden if word in text]
+    assert not offenders, offenders
