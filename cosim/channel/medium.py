@@ -45,6 +45,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,12 @@ _EPS = 1e-9  # s: events closer than this are simultaneous (float rounding of su
 
 LossCause = str
 LOSS_CAUSES = ("collision", "below_sensitivity", "half_duplex", "retry_limit")
+
+
+@lru_cache(maxsize=64)
+def _ack_airtime(rate_bps: float) -> float:
+    """PPDU time of the ACK to a frame sent at ``rate_bps`` (cached: numpy per call is slow)."""
+    return float(ieee80211p.ofdm_airtime_s(ieee80211p.ACK_BYTES, ieee80211p.ack_rate_bps(rate_bps)))
 
 
 def _mw(dbm: float) -> float:
@@ -438,7 +445,7 @@ class CsmaMedium:
         self._recompute_busy()
 
     def _ack_airtime(self, rate_bps: float) -> float:
-        return float(ieee80211p.ofdm_airtime_s(ieee80211p.ACK_BYTES, ieee80211p.ack_rate_bps(rate_bps)))
+        return _ack_airtime(float(rate_bps))
 
     def _ack_start(self, data: _Tx, ack_s: float) -> None:
         now = self.env.now
@@ -519,19 +526,18 @@ class CsmaMedium:
         n = self._nodes.shape[0]
         if n == 0:
             return
-        sensed = np.zeros(n)
-        busy = np.zeros(n, dtype=bool)
-        for t in self._on_air:
-            i = self._idx.get(t.sender)
-            if i is not None:
-                sensed += self._P[i]
-                busy[i] = True
-        busy |= sensed >= self.cs_mw
-        for t in self._reserved:
-            i = self._idx.get(t.sender)
-            if i is not None:
-                busy |= self._hears[i]
-                busy[i] = True
+        # one vectorised reduction over the senders on the air and one over the reservations
+        # (rows are added in the order of the list, as a loop of += would)
+        on_air = [i for i in (self._idx.get(t.sender) for t in self._on_air) if i is not None]
+        if on_air:
+            busy = self._P[on_air].sum(axis=0) >= self.cs_mw
+            busy[on_air] = True
+        else:
+            busy = np.zeros(n, dtype=bool)
+        reserved = [i for i in (self._idx.get(t.sender) for t in self._reserved) if i is not None]
+        if reserved:
+            busy |= self._hears[reserved].any(axis=0)
+            busy[reserved] = True
         changed = np.flatnonzero(busy != self._busy)
         if not changed.size:
             return
