@@ -43,6 +43,8 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 import numpy as np  # noqa: E402
 import simpy  # noqa: E402
 
+from cosim.profiling import Clock  # noqa: E402
+
 from cosim.channel import Channel, ChannelConfig  # noqa: E402
 from cosim.channel.topology import build_topology  # noqa: E402
 
@@ -148,62 +150,6 @@ def transfer_throughput(n: int, sim_seconds: float, model: str, seed: int = 0, m
     }
 
 
-class _Clock:
-    """Accumulates CPU and wall time spent inside wrapped functions and generator steps;
-    nested wrapped calls are counted once (only the outermost)."""
-
-    def __init__(self) -> None:
-        self.cpu = 0.0
-        self.wall = 0.0
-        self.depth = 0
-
-    def _enter(self):
-        self.depth += 1
-        return (time.process_time(), time.perf_counter()) if self.depth == 1 else None
-
-    def _leave(self, start) -> None:
-        self.depth -= 1
-        if start is not None:
-            self.cpu += time.process_time() - start[0]
-            self.wall += time.perf_counter() - start[1]
-
-    def function(self, f):
-        clock = self
-
-        def timed(*args, **kwargs):
-            start = clock._enter()
-            try:
-                return f(*args, **kwargs)
-            finally:
-                clock._leave(start)
-
-        timed.__wrapped__ = f
-        return timed
-
-    def generator(self, make):
-        """Wrap a generator function so that each of its steps is timed (SimPy processes)."""
-        clock = self
-
-        def timed(*args, **kwargs):
-            gen = make(*args, **kwargs)
-            value, error = None, None
-            while True:
-                start = clock._enter()
-                try:
-                    event = gen.throw(error) if error is not None else gen.send(value)
-                except StopIteration as stop:
-                    return stop.value
-                finally:
-                    clock._leave(start)
-                try:
-                    value, error = (yield event), None
-                except BaseException as exc:  # simpy.Interrupt and friends go to the process
-                    value, error = None, exc
-
-        timed.__wrapped__ = make
-        return timed
-
-
 _CHANNEL_FUNCTIONS = ("update", "pull", "close", "metrics", "reset")
 _MEDIUM_FUNCTIONS = ("update", "send", "abort", "_expire", "_data_end", "_ack_start", "_ack_end", "_exchange_end",
                      "metrics", "reset_stats")
@@ -222,7 +168,7 @@ def epoch_share(epochs: int, horizon: int | None, mediums: list[str]) -> list[di
     from cosim.experiment import run_experiment
 
     root = Path(__file__).resolve().parents[1]
-    clock = _Clock()
+    clock = Clock()
     saved = {}
     for cls, names in ((Channel, _CHANNEL_FUNCTIONS), (CsmaMedium, _MEDIUM_FUNCTIONS)):
         for name in names:

@@ -38,6 +38,8 @@ from learners import SACConfig, SACFleet  # noqa: E402
 from learners.mixing import MixConfig, fisher_quadratic_form, fleet_regulated_inputs, mix  # noqa: E402
 from learners.policy import policy_distribution  # noqa: E402
 
+from cosim.profiling import Clock  # noqa: E402
+
 OBS_DIM = 6
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -121,43 +123,6 @@ def fisher_routes(hiddens: list[tuple[int, ...]], repeat: int) -> None:
     print(f"   default 3x256 policy: d = {d}, an explicit F would need {d * d * 4 / 1e9:.0f} GB (fp32)")
 
 
-class _Clock:
-    """Accumulates the time spent inside wrapped functions and generator steps."""
-
-    def __init__(self) -> None:
-        self.total = 0.0
-
-    def function(self, f):
-        def timed(*args, **kwargs):
-            t = time.perf_counter()
-            try:
-                return f(*args, **kwargs)
-            finally:
-                self.total += time.perf_counter() - t
-        return timed
-
-    def generator(self, make):
-        """Wrap a generator function so that each of its steps is timed (SimPy processes)."""
-        clock = self
-
-        def timed(*args, **kwargs):
-            gen = make(*args, **kwargs)
-            value, error = None, None
-            while True:
-                t = time.perf_counter()
-                try:
-                    event = gen.throw(error) if error is not None else gen.send(value)
-                except StopIteration as stop:
-                    clock.total += time.perf_counter() - t
-                    return stop.value
-                clock.total += time.perf_counter() - t
-                try:
-                    value, error = (yield event), None
-                except BaseException as exc:  # simpy.Interrupt and friends go to the process
-                    value, error = None, exc
-        return timed
-
-
 def epoch_share(epochs: int, skip: int) -> None:
     """Time inside CommMix (its hook calls, its round processes, the channel's transfer
     processes, which only CommMix starts) over the wall time of each epoch, in one process: a
@@ -167,7 +132,7 @@ def epoch_share(epochs: int, skip: int) -> None:
     from cosim.config import load_config
     from cosim.experiment import run_experiment
 
-    clock = _Clock()
+    clock = Clock()
     for name in ("begin_epoch", "after_traffic_step", "after_fleet_step", "before_act", "end_epoch", "_arrived"):
         setattr(CommMix, name, clock.function(getattr(CommMix, name)))
     CommMix._round = clock.generator(CommMix._round)
@@ -179,9 +144,9 @@ def epoch_share(epochs: int, skip: int) -> None:
     run_epoch = engine.Engine.run_epoch
 
     def timed_epoch(self, *args, **kwargs):
-        before, t = clock.total, time.perf_counter()
+        before, t = clock.wall, time.perf_counter()
         row = run_epoch(self, *args, **kwargs)
-        epoch_clock.append((time.perf_counter() - t, clock.total - before, row["comm_rounds"]))
+        epoch_clock.append((time.perf_counter() - t, clock.wall - before, row["comm_rounds"]))
         return row
 
     engine.Engine.run_epoch = timed_epoch
