@@ -4,6 +4,11 @@ The channel (``cosim/channel``) owns links and transfers; this hook creates it i
 SimPy environment with the epoch's own random stream, feeds it the positions of the CAVs bound to
 agent slots after every SUMO step (nodes are slot indices), and reports its accounting plus the
 topology seen over the epoch as metric columns.
+
+With background CAMs (``channel.cam.enabled``) it also passes every vehicle not bound to an agent
+slot (the human-driven ones, and CAVs that found no free slot) with its position; the channel
+picks the equipped ones (``channel.cam.penetration``), which send CAMs on the shared medium and
+never take part in policy exchange.
 """
 
 from __future__ import annotations
@@ -31,7 +36,12 @@ class ChannelHook(Hook):
     def after_traffic_step(self, ctx: EpochContext) -> None:
         slots = ctx.state.slots
         nodes = np.flatnonzero(slots.active)
-        topology = ctx.channel.update(nodes, slots.xy[nodes], slots.speed[nodes])
+        if ctx.channel.cam is not None:
+            ids, xy = background_vehicles(ctx)
+            topology = ctx.channel.update(nodes, slots.xy[nodes], slots.speed[nodes],
+                                          background_ids=ids, background_positions=xy)
+        else:
+            topology = ctx.channel.update(nodes, slots.xy[nodes], slots.speed[nodes])
         links = len(topology.u)
         self.links_sum += links
         self.degree_sum += 2.0 * links / len(nodes) if len(nodes) else 0.0
@@ -42,3 +52,28 @@ class ChannelHook(Hook):
         n = max(self.updates, 1)
         return {"v2v_mean_links": self.links_sum / n, "v2v_mean_degree": self.degree_sum / n,
                 **ctx.channel.metrics()}
+
+
+def background_vehicles(ctx: EpochContext) -> tuple[list[str], np.ndarray]:
+    """The vehicles of this step not bound to an agent slot and their x, y positions [m].
+
+    ``TrafficState`` carries positions of bound CAVs only; where it has an ``xy`` array for every
+    vehicle (aligned with ``vehicle_ids``) that is used, otherwise the positions are read from
+    the traffic adapter's SUMO subscription results (every vehicle is subscribed to its
+    position). A traffic feed with neither gives no background vehicles.
+    """
+    state = ctx.state
+    bound = {v for v in state.slots.vehicle if v is not None}
+    keep = [k for k, v in enumerate(state.vehicle_ids) if v not in bound]
+    ids = [state.vehicle_ids[k] for k in keep]
+    xy_all = getattr(state, "xy", None)
+    if xy_all is not None:
+        return ids, np.asarray(xy_all, dtype=float)[keep].reshape(len(ids), 2)
+    api = getattr(ctx.traffic, "_api", None)
+    if api is None or not ids:
+        return [], np.zeros((0, 2))
+    import traci.constants as tc
+
+    results = api.vehicle.getAllSubscriptionResults()
+    rows = [(v, results[v][tc.VAR_POSITION]) for v in ids if v in results and tc.VAR_POSITION in results[v]]
+    return [v for v, _ in rows], np.array([p[:2] for _, p in rows], dtype=float).reshape(len(rows), 2)

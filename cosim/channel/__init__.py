@@ -6,18 +6,21 @@ Public API::
 
     channel = Channel(env, config, rng)          # config: ChannelConfig (the `channel:` section)
     channel.update(nodes, positions, speeds)     # after every traffic step
+    # (channel.cam on: also background_ids=..., background_positions=... of human-driven vehicles)
     channel.neighbours(i); channel.graph         # current V2V graph
     proc = channel.pull(i, j, respond)           # SimPy process; value: TransferResult
     channel.metrics(); channel.reset()           # per-epoch accounting
 """
 
-from .channel import Channel, Respond
-from .config import ChannelConfig, ChannelMode, RadioConfig
+from .channel import BACKGROUND_ID_BASE, Channel, Respond
+from .config import CamConfig, ChannelConfig, ChannelMode, RadioConfig
 from .linkstate import CorrelatedLinkState
 from .stats import ChannelStats, FailureCause, TransferResult
 from .topology import LinkState, Topology, build_topology, candidate_pairs
 
 __all__ = [
+    "BACKGROUND_ID_BASE",
+    "CamConfig",
     "Channel",
     "ChannelConfig",
     "ChannelMode",

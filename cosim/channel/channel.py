@@ -29,6 +29,18 @@ state and blockage afresh per link at every update; ``correlated`` keeps them pe
 them evolve with the distance moved (:mod:`cosim.channel.linkstate`, exponential
 autocorrelation with the model's ``decorrelation_distance_m``), from the radio stream, and the
 csma medium uses the same losses as the graph.
+
+Background CAMs (``channel.cam.enabled``, csma only; docs/medium.md): every station of the
+medium broadcasts a CAM of ``cam.bytes`` every ``1 / cam.rate_hz`` s at ``cam.access_category``
+(AC_VO), from a phase drawn uniformly in [0, 1 / rate) when it appears. Stations are the CAVs
+(``nodes``) and the equipped ones among ``background_ids`` (human-driven vehicles), each
+equipped with probability ``cam.penetration`` by one uniform drawn when it is first seen
+(binomial count; keys are visited in sorted order, so the same seed and traffic give the same
+subset, and a vehicle equipped at p is equipped at every p' > p). Background stations get node
+ids from :data:`BACKGROUND_ID_BASE` up; they are in the medium only, never in the graph, so they
+take no part in transfers. A CAM still waiting for the medium when the next one is generated is
+dropped (the newer one replaces it; ``cam_dropped_stale``). The CAM stream is a third child
+stream of the loss stream, so turning CAMs on leaves the graph's draws alone.
 """
 
 from __future__ import annotations
@@ -47,11 +59,14 @@ from radio_models.snr import SnrRadioModel
 
 from .config import ChannelConfig
 from .linkstate import CorrelatedLinkState
-from .medium import CsmaMedium, Frame
+from .medium import CAM_OUTCOMES, CsmaMedium, Frame
 from .stats import ChannelStats, FailureCause, TransferResult
 from .topology import LinkState, Topology, build_topology
 
-__all__ = ["Channel", "Respond"]
+__all__ = ["Channel", "Respond", "BACKGROUND_ID_BASE"]
+
+BACKGROUND_ID_BASE = 1 << 30
+"""Node ids of background (CAM-only) stations start here, above every agent slot index."""
 
 Respond = Callable[[], "tuple[Any, int] | None"]
 """Called at the responder when the request arrives: returns (payload, size in bits), or None
@@ -116,6 +131,21 @@ class Channel:
                 on_attempt=self._on_attempt,
                 prr=self._frame_prr,
             )
+        self.cam = config.cam if (config.cam.enabled and self.medium is not None) else None
+        if self.cam is not None:
+            self._cam_rng, self._bg_topology_rng = _two_streams(self._loss_rng)
+            self.cam_period_s = 1.0 / self.cam.rate_hz
+            self.cam_bits = 8 * self.cam.bytes
+            self.cam_rate_bps = float(getattr(self.model, "data_rate_mbps", 6.0)) * 1e6
+            self.medium.broadcast_range_m = (float(self.cam.pdr_range_m) if self.cam.pdr_range_m is not None
+                                             else float(self.model.max_range_m))
+            self.medium.cam_prr = self._cam_prr
+            self._bg_ids: dict[Any, int] = {}  # background key -> node id, equipped ones only
+            self._bg_seen: set[Any] = set()
+            self._cam_live: set[int] = set()  # stations with a CAM timer running
+            self._cam_last: dict[int, Frame] = {}
+            self._medium_topology = Topology.empty()
+            self.cam_dropped_stale = 0
         self.link_state: CorrelatedLinkState | None = None
         if config.link_state == "correlated" and isinstance(self.model, SnrRadioModel) and self.model.random_terms:
             self.link_state = CorrelatedLinkState(self.model, self._radio_rng)
@@ -136,6 +166,8 @@ class Channel:
         speeds: np.ndarray | None = None,
         *,
         antenna_heights_m: float | np.ndarray | None = None,
+        background_ids: Sequence[Any] | None = None,
+        background_positions: np.ndarray | None = None,
     ) -> Topology:
         """Rebuild the V2V graph for the vehicles present now.
 
@@ -144,6 +176,10 @@ class Channel:
             positions: shape (n, 2) x, y in metres, or (n, 3) with ground elevation z.
             speeds: shape (n,) in m/s, or None (passed to the radio model).
             antenna_heights_m: per-vehicle antenna heights, default ``config.antenna_height_m``.
+            background_ids, background_positions: the human-driven vehicles (any hashable keys,
+                e.g. SUMO ids; positions as ``positions``); used only with ``channel.cam``
+                enabled, where the equipped ones join the medium as CAM senders (see the module
+                docstring). Ignored otherwise.
 
         Transfers whose edge is gone fail now (``node_left`` or ``out_of_range``).
         """
@@ -153,9 +189,11 @@ class Channel:
         loss_fn = None if self.link_state is None else self.link_state.path_loss_db
         self._topology = build_topology(nodes, positions, speeds, heights, self.model, self._radio_rng, frame_bits,
                                         path_loss_db=loss_fn)
-        if self.link_state is not None:
+        if self.cam is not None:
+            self._update_with_background(nodes, positions, heights, loss_fn, background_ids, background_positions)
+        elif self.link_state is not None:
             self.link_state.retain(self._topology.nodes)
-        if self.medium is not None:
+        if self.medium is not None and self.cam is None:
             node_arr = np.asarray(nodes, dtype=np.int64)
             order = np.argsort(node_arr, kind="stable")
             pos = np.asarray(positions, dtype=float)[order]
@@ -165,6 +203,82 @@ class Channel:
         self.last_update_s = self.env.now
         self._break_lost_links()
         return self._topology
+
+    def _update_with_background(self, nodes, positions, heights, loss_fn, background_ids, background_positions):
+        """The medium's stations: the CAVs plus the equipped background vehicles; CAM timers."""
+        node_arr = np.asarray(nodes, dtype=np.int64)
+        pos = np.asarray(positions, dtype=float)
+        if not node_arr.shape[0]:
+            cols = np.asarray(background_positions).shape[-1] if background_positions is not None else 2
+            pos = np.zeros((0, cols if cols in (2, 3) else 2))
+        h = np.broadcast_to(np.asarray(heights, dtype=float), (node_arr.shape[0],))
+        bg_nodes, bg_rows = [], []
+        if background_ids is not None and len(background_ids):
+            keys = list(background_ids)
+            bg_pos = np.asarray(background_positions, dtype=float).reshape(len(keys), -1)
+            if bg_pos.shape[1] != pos.shape[1]:
+                raise ValueError("background_positions must have as many columns as positions")
+            for k in sorted(set(keys) - self._bg_seen, key=str):
+                self._bg_seen.add(k)
+                if float(self._cam_rng.random()) < self.cam.penetration:
+                    self._bg_ids[k] = BACKGROUND_ID_BASE + len(self._bg_ids)
+            for row, k in enumerate(keys):
+                nid = self._bg_ids.get(k)
+                if nid is not None:
+                    bg_nodes.append(nid)
+                    bg_rows.append(bg_pos[row])
+        if bg_nodes:
+            all_nodes = np.concatenate([node_arr, np.asarray(bg_nodes, dtype=np.int64)])
+            all_pos = np.concatenate([pos, np.asarray(bg_rows)]) if node_arr.shape[0] else np.asarray(bg_rows)
+            all_h = np.concatenate([h, np.full(len(bg_nodes), float(self.config.antenna_height_m))])
+        else:
+            all_nodes, all_pos, all_h = node_arr, pos, np.asarray(h)
+        if self.link_state is not None:
+            self.link_state.retain(all_nodes)
+        order = np.argsort(all_nodes, kind="stable")
+        all_nodes, all_pos, all_h = all_nodes[order], all_pos[order], all_h[order]
+        topo = self._topology
+        if not isinstance(self.model, SnrRadioModel):
+            # PRR-only models: the medium's edges (powers) and CAM PRRs (for a CAM-sized frame)
+            # come from a graph over all stations drawn from a stream of its own (the CAV graph's
+            # draws stay as without CAMs; a deterministic model such as unit_disk gives the CAV
+            # pairs the same edges in both)
+            cam_frame_bits = 8 * self.framing.psdu_bytes(self.cam_bits)
+            topo = build_topology(all_nodes, all_pos, None, all_h, self.model, self._bg_topology_rng,
+                                  (cam_frame_bits, cam_frame_bits))
+        self._medium_topology = topo
+        self.medium.update(all_nodes, all_pos, all_h, topo, path_loss_db=loss_fn)
+        for station in all_nodes.tolist():
+            if station not in self._cam_live:
+                self._cam_live.add(station)
+                self._schedule_cam(station, float(self._cam_rng.random()) * self.cam_period_s)
+
+    def _schedule_cam(self, station: int, delay: float) -> None:
+        ev = self.env.timeout(delay)
+        ev.callbacks.append(lambda _ev, station=station: self._send_cam(station))
+
+    def _send_cam(self, station: int) -> None:
+        if station not in self.medium._idx:  # the vehicle left: its timer ends (a new phase if it returns)
+            self._cam_live.discard(station)
+            self._cam_last.pop(station, None)
+            return
+        last = self._cam_last.get(station)
+        if last is not None and not last.done.triggered and last.first_tx_at is None:
+            self.medium.abort(last)  # never got the medium: the newer CAM replaces it
+            self.cam_dropped_stale += 1
+        self._cam_last[station] = self.medium.send(station, -1, self.cam_bits, self.cam_rate_bps,
+                                                   ac=self.cam.access_category, kind="cam")
+        self._schedule_cam(station, self.cam_period_s)
+
+    def _cam_prr(self, sender: int, receiver: int) -> float:
+        topo = self._medium_topology
+        index = topo.edge_index(sender, receiver)
+        return float(topo.success_probability[index]) if index >= 0 else 0.0
+
+    @property
+    def background_stations(self) -> dict[Any, int]:
+        """Equipped background vehicles seen so far: key -> node id in the medium (CAMs on)."""
+        return dict(self._bg_ids) if self.cam is not None else {}
 
     def _break_lost_links(self) -> None:
         live = [t for t in self._active.values() if t.started and not t.broken.triggered]
@@ -463,6 +577,8 @@ class Channel:
         self.stats.reset()
         if self.medium is not None:
             self.medium.reset_stats()
+        if self.cam is not None:
+            self.cam_dropped_stale = 0
 
     def metrics(self) -> dict[str, float | int]:
         """Flat per-epoch metrics (see :meth:`ChannelStats.metrics`) plus ``transfers_in_flight``."""
@@ -470,6 +586,8 @@ class Channel:
         out["transfers_in_flight"] = self.transfers_in_flight
         if self.medium is not None:
             out.update(self.medium.metrics())
+            if self.cam is not None:
+                out.update(self.cam_metrics())
         else:  # the same keys: no shared medium, every loss is the link's own
             nan = float("nan")
             lost = int(self.stats.payload_packets_lost + self.stats.request_packets_lost)
@@ -481,6 +599,23 @@ class Channel:
                                                            + self.stats.failures[FailureCause.PACKET_LOST]),
                         "mac_cam_frames_sent": 0, "mac_queue_delay_mean_s": nan, "mac_queue_delay_p95_s": nan,
                         "mac_link_goodput_mean_bps": nan})
+        return out
+
+    def cam_metrics(self) -> dict[str, float | int]:
+        """CAM delivery since the last reset (only with ``channel.cam.enabled``): receptions within
+        the PDR range by outcome, the packet delivery ratio, stale CAMs dropped, stations."""
+        rx = self.medium.cam_rx
+        expected = sum(rx[c] for c in CAM_OUTCOMES)
+        out: dict[str, float | int] = {
+            "cam_pdr": float(rx["delivered"] / expected) if expected else float("nan"),
+            "cam_receptions": int(expected),
+        }
+        for c in CAM_OUTCOMES:
+            out[f"cam_rx_{c}" if c == "delivered" else f"cam_lost_{c}"] = int(rx[c])
+        delays = self.medium._cam_queue_delays
+        out["cam_queue_delay_mean_s"] = float(np.mean(delays)) if delays else float("nan")
+        out["cam_dropped_stale"] = int(self.cam_dropped_stale)
+        out["cam_equipped_human_vehicles"] = len(self._bg_ids)
         return out
 
 

@@ -13,6 +13,11 @@ Example (YAML)::
       medium: independent    # independent | csma (shared 802.11p medium)
       link_state: redrawn    # redrawn | correlated (shadowing/LOS kept per link, evolving with movement)
       timeout_s: null
+      cam:                   # background CAMs on the csma medium (off by default)
+        enabled: false
+        rate_hz: 10          # ETSI EN 302 637-2: at most 10 Hz (T_GenCamMin = 100 ms)
+        bytes: 300
+        penetration: 0.0     # share of human-driven vehicles that also send CAMs
 
 ``radio`` also accepts a bare model name (``radio: free_space``).
 """
@@ -25,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 import radio_models
 
-__all__ = ["ChannelConfig", "RadioConfig", "ChannelMode", "MediumKind", "LinkStateKind", "AccessCategory"]
+__all__ = ["ChannelConfig", "CamConfig", "RadioConfig", "ChannelMode", "MediumKind", "LinkStateKind", "AccessCategory"]
 
 ChannelMode = Literal["simulated", "ideal"]
 MediumKind = Literal["independent", "csma"]
@@ -88,6 +93,70 @@ class RadioConfig(BaseModel):
     def create_model(self) -> radio_models.RadioModel:
         """A fresh instance of the configured radio model."""
         return radio_models.create(self.model, self.params)
+
+
+class CamConfig(BaseModel):
+    """Background CAMs (ETSI EN 302 637-2 Cooperative Awareness Messages) on the csma medium."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=False,
+        description=(
+            "Every CAV, and the equipped human-driven vehicles (penetration), broadcasts a CAM "
+            "every 1 / rate_hz seconds on the shared medium (needs channel.medium: csma and "
+            "channel.mode: simulated). CAMs occupy the medium and are received by SINR like "
+            "any frame; they take no part in policy exchange. Off by default."
+        ),
+    )
+    rate_hz: float = Field(
+        default=10.0,
+        gt=0.0,
+        le=100.0,
+        description=(
+            "CAMs per second per equipped vehicle, strictly periodic with a random phase per "
+            "vehicle. Default 10 Hz: the upper CAM generation rate of ETSI EN 302 637-2 "
+            "(T_GenCamMin = 100 ms); its lower one is 1 Hz (T_GenCamMax = 1000 ms). The "
+            "standard's speed/heading/position triggers are not modelled."
+        ),
+    )
+    bytes: int = Field(
+        default=300,
+        ge=1,
+        le=2304,
+        description=(
+            "Size of one CAM in bytes above the LLC (CAM + BTP + GeoNetworking headers, and the "
+            "signature unless channel.security_bytes counts it): one frame, never fragmented, "
+            "plus the per-frame MAC header, FCS, LLC and security_bytes. Default 300 (ETSI CAMs "
+            "are typically 200-300 bytes with security, up to ~800 with a certificate). Must fit "
+            "in one MSDU: bytes + llc_bytes + security_bytes <= msdu_max_bytes."
+        ),
+    )
+    penetration: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Share of human-driven vehicles (every vehicle not bound to an agent slot) that are "
+            "equipped: each one is equipped independently with this probability when it first "
+            "appears (a seeded draw, so the count is binomial; a vehicle equipped at p stays "
+            "equipped at any higher p with the same seed). Equipped ones send CAMs, sense the "
+            "medium and receive CAMs; they never exchange policies. Default 0: only CAVs."
+        ),
+    )
+    access_category: AccessCategory = Field(
+        default="AC_VO",
+        description="EDCA access category of CAMs (AC_VO, as ETSI for CAMs; broadcast: no ACK, no retry).",
+    )
+    pdr_range_m: float | None = Field(
+        default=None,
+        gt=0.0,
+        description=(
+            "CAM packet delivery ratio is measured over every equipped receiver within this "
+            "horizontal distance of the sender when the CAM goes out (null: the radio model's "
+            "max_range_m, e.g. unit_disk's range_m)."
+        ),
+    )
 
 
 class ChannelConfig(BaseModel):
@@ -216,6 +285,15 @@ class ChannelConfig(BaseModel):
             "(queueing included); null = none. A pull() call may override it."
         ),
     )
+    cam: CamConfig = Field(
+        default_factory=CamConfig,
+        description=(
+            "Background CAMs (off by default): periodic broadcasts of every CAV and of a share of "
+            "the human-driven vehicles on the csma medium, so that policy exchange competes with "
+            "safety traffic. Metrics: channel_busy_ratio_*, mac_cam_frames_sent, cam_* (see "
+            "docs/metrics.md)."
+        ),
+    )
     antenna_height_m: float = Field(
         default=1.5,
         gt=0.0,
@@ -244,4 +322,17 @@ class ChannelConfig(BaseModel):
     def _framing_fits(self) -> "ChannelConfig":
         if self.msdu_max_bytes <= self.llc_bytes + self.security_bytes:
             raise ValueError("msdu_max_bytes must exceed llc_bytes + security_bytes")
+        cam = self.cam
+        if cam.enabled:
+            if self.medium != "csma":
+                raise ValueError("channel.cam.enabled: true needs channel.medium: csma (CAMs are "
+                                 f"background load on the shared medium; channel.medium is {self.medium!r}, "
+                                 "which has no shared medium)")
+            if self.mode != "simulated":
+                raise ValueError("channel.cam.enabled: true needs channel.mode: simulated "
+                                 f"(channel.mode is {self.mode!r}: no medium)")
+        room = self.msdu_max_bytes - self.llc_bytes - self.security_bytes
+        if cam.bytes > room:
+            raise ValueError(f"channel.cam.bytes = {cam.bytes} does not fit in one MSDU: at most "
+                             f"msdu_max_bytes - llc_bytes - security_bytes = {room}")
         return self

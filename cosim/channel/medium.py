@@ -37,6 +37,14 @@ Model (as Veins ``Mac1609_4`` + ``Decider80211p`` and ns-3 WAVE, simplified wher
   because of interference = ``collision``. ACKs (14 bytes at the highest mandatory rate not
   above the data rate) are received by SINR the same way (PRR-only models: lost only to
   interference). Propagation delay is zero; a receiver does not lock onto a preamble.
+- Broadcast reception (CAMs, ``channel.cam``): with :attr:`CsmaMedium.broadcast_range_m` set,
+  a broadcast frame of kind ``cam`` is decided at every node within that horizontal distance of
+  its sender when it starts (not at farther ones): each receiver has its own interference (the
+  largest total power of the other frames on air at it during the frame), its own half-duplex
+  flag (it transmitted during the frame) and its own uniform number, with the same rules and
+  causes as a unicast frame (PRR-only models: ``cam_prr(sender, receiver)`` if nothing else
+  overlapped it there). Counted in :attr:`CsmaMedium.cam_rx`. Broadcasts are never ACKed or
+  retried.
 """
 
 from __future__ import annotations
@@ -58,12 +66,13 @@ from radio_models.snr import SnrRadioModel
 from .framing import Framing
 from .topology import Topology, candidate_pairs
 
-__all__ = ["CsmaMedium", "Frame", "LossCause", "LOSS_CAUSES"]
+__all__ = ["CsmaMedium", "Frame", "LossCause", "LOSS_CAUSES", "CAM_OUTCOMES"]
 
 _EPS = 1e-9  # s: events closer than this are simultaneous (float rounding of sums of airtimes)
 
 LossCause = str
 LOSS_CAUSES = ("collision", "below_sensitivity", "half_duplex", "retry_limit")
+CAM_OUTCOMES = ("delivered", "collision", "below_sensitivity", "half_duplex")
 
 
 @lru_cache(maxsize=64)
@@ -110,6 +119,9 @@ class _Tx:
     half_duplex: bool = False
     ack_ok: bool = False
     data_tx: _Tx | None = None  # an ACK's data frame
+    rx_nodes: np.ndarray | None = None  # a broadcast's receivers (node ids), decided one by one
+    rx_interf: np.ndarray | None = None  # their largest interference during it (mW)
+    rx_hd: np.ndarray | None = None  # they transmitted during it
 
 
 @dataclass(eq=False)
@@ -181,6 +193,9 @@ class CsmaMedium:
         self._on_air: list[_Tx] = []
         self._reserved: list[_Tx] = []
         self._edcafs: dict[int, dict[str, _Edcaf]] = {}
+        self._xy = np.zeros((0, 2))
+        self.broadcast_range_m: float | None = None  # set: CAMs are decided at receivers within it
+        self.cam_prr: Callable[[int, int], float] | None = None  # PRR-only models: a CAM's clean PRR
         self.reset_stats()
 
     # ---------------------------------------------------------------- geometry
@@ -232,6 +247,7 @@ class CsmaMedium:
             P[a, b] = P[b, a] = self.fallback_mw
             D[a, b] = D[b, a] = topology.distance_m
         self._P, self._D = P, D
+        self._xy = np.asarray(positions, dtype=float)[:, :2].copy() if n else np.zeros((0, 2))
         self._hears = P >= self.cs_mw
         self._busy = np.array([old_busy.get(int(v), False) for v in self._nodes.tolist()], dtype=bool)
         for v in self._nodes.tolist():
@@ -279,6 +295,9 @@ class CsmaMedium:
             if e.backoff is None:
                 if self._is_busy(f.sender):
                     e.backoff = self._draw(e.cw)
+                    # frozen until the next idle edge (count_from may still hold the time of the
+                    # last one: _freeze skips an EDCAF with no backoff pending)
+                    e.count_from = None
                 else:  # idle: may go at once once AIFS of idle has passed
                     e.backoff = 0
                     e.count_from = self._idle_since.get(f.sender, self.env.now) + e.aifs_s
@@ -381,7 +400,7 @@ class CsmaMedium:
         e.count_from = None
         if frame.first_tx_at is None:
             frame.first_tx_at = now
-            self._queue_delays.append(now - frame.enqueued_at)
+            (self._cam_queue_delays if frame.kind == "cam" else self._queue_delays).append(now - frame.enqueued_at)
         duration = self.framing.airtime_s(frame.payload_bits, frame.rate_bps) + self.extra_airtime_s
         tx = _Tx(frame.sender, frame.receiver, frame, now, now + duration, edcaf=e)
         self._start(tx)
@@ -392,20 +411,53 @@ class CsmaMedium:
         ev.callbacks.append(lambda _ev, tx=tx: self._data_end(tx))
 
     def _start(self, tx: _Tx) -> None:
+        if (tx.receiver < 0 and self.broadcast_range_m is not None and tx.frame is not None
+                and tx.frame.kind == "cam"):
+            self._broadcast_receivers(tx)
         for o in self._on_air:
             if o.receiver == tx.sender:
                 o.half_duplex = True
             if tx.receiver >= 0 and o.sender == tx.receiver:
                 tx.half_duplex = True
+            if o.rx_nodes is not None:
+                o.rx_hd |= o.rx_nodes == tx.sender
         self._on_air.append(tx)
         self._update_interference()
         self._recompute_busy()
+
+    def _broadcast_receivers(self, tx: _Tx) -> None:
+        """The nodes within ``broadcast_range_m`` of ``tx``'s sender (each decides on its own);
+        those transmitting now lose it (half-duplex)."""
+        i = self._idx.get(tx.sender)
+        if i is None:
+            tx.rx_nodes = np.empty(0, dtype=np.int64)
+        else:
+            d = self._xy - self._xy[i]
+            near = np.einsum("ij,ij->i", d, d) <= self.broadcast_range_m ** 2
+            near[i] = False
+            tx.rx_nodes = self._nodes[near]
+        tx.rx_interf = np.zeros(tx.rx_nodes.shape[0])
+        tx.rx_hd = np.isin(tx.rx_nodes, [o.sender for o in self._on_air])
+
+    def _rx_index(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Current matrix indices of ``nodes`` and which of them are still present."""
+        if not self._nodes.shape[0]:
+            return np.zeros(nodes.shape[0], dtype=np.intp), np.zeros(nodes.shape[0], dtype=bool)
+        pos = np.minimum(np.searchsorted(self._nodes, nodes), self._nodes.shape[0] - 1)
+        return pos, self._nodes[pos] == nodes
 
     def _update_interference(self) -> None:
         if len(self._on_air) < 2:
             return
         senders = [self._idx.get(t.sender) for t in self._on_air]
-        for t in self._on_air:
+        for t, own in zip(self._on_air, senders):
+            if t.rx_nodes is not None and t.rx_nodes.shape[0]:
+                others = [s for o, s in zip(self._on_air, senders) if o is not t and s is not None]
+                if others:
+                    pos, present = self._rx_index(t.rx_nodes)
+                    total = self._P[np.ix_(others, pos)].sum(axis=0) * present
+                    np.maximum(t.rx_interf, total, out=t.rx_interf)
+                continue
             r = self._idx.get(t.receiver) if t.receiver >= 0 else None
             if r is None:
                 continue
@@ -421,6 +473,8 @@ class CsmaMedium:
         frame = tx.frame
         e = tx.edcaf
         if frame.receiver < 0:  # broadcast: sent once, no ACK
+            if tx.rx_nodes is not None:
+                self._receive_broadcast(tx)
             e.transmitting = False
             self._finish_frame(e, frame, None)
             self._recompute_busy()
@@ -522,6 +576,47 @@ class CsmaMedium:
             return False, "collision"
         return False, "below_sensitivity"
 
+    def _receive_broadcast(self, tx: _Tx) -> None:
+        """Decide a CAM at each of its receivers still present (see the module docstring)."""
+        pos, present = self._rx_index(tx.rx_nodes)
+        k = int(present.sum())
+        if not k:
+            return
+        j = pos[present]
+        interf = tx.rx_interf[present]
+        hd = tx.rx_hd[present]
+        u = self.rng.random(k)
+        i = self._idx.get(tx.sender)
+        signal = self._P[i, j] if i is not None else np.zeros(k)
+        heard = signal > 0.0
+        p_clean = np.zeros(k)
+        p_sinr = np.zeros(k)
+        if heard.any():
+            if self.snr_model:
+                s = signal[heard]
+                snr = 10.0 * np.log10(s / self.noise_mw)
+                sinr = 10.0 * np.log10(s / (self.noise_mw + interf[heard]))
+                d = self._D[i, j[heard]]
+                links = radio_models.LinkBatch.from_distances(np.concatenate([d, d]))
+                p = np.asarray(self.model._success(np.concatenate([snr, sinr]), links,
+                                                   np.array([8 * tx.frame.psdu_bytes])), dtype=float)
+                p = p.reshape(2 * int(heard.sum()), -1)[:, 0]
+                p_clean[heard], p_sinr[heard] = p[: len(s)], p[len(s):]
+            else:
+                prr = self.cam_prr
+                rx = self._nodes[j[heard]].tolist()
+                clean = np.array([prr(tx.sender, r) if prr is not None else 1.0 for r in rx], dtype=float)
+                p_clean[heard] = clean
+                p_sinr[heard] = np.where(interf[heard] <= 0.0, clean, 0.0)
+        ok = (u < p_sinr) & ~hd
+        lost_hd = hd
+        collision = ~hd & ~ok & (u < p_clean)
+        below = ~hd & ~ok & ~(u < p_clean)
+        self.cam_rx["delivered"] += int(ok.sum())
+        self.cam_rx["half_duplex"] += int(lost_hd.sum())
+        self.cam_rx["collision"] += int(collision.sum())
+        self.cam_rx["below_sensitivity"] += int(below.sum())
+
     def _recompute_busy(self) -> None:
         n = self._nodes.shape[0]
         if n == 0:
@@ -561,10 +656,12 @@ class CsmaMedium:
         self.frames_sent = 0
         self.frames_sent_by_kind: dict[str, int] = {}
         self.frames_lost = {c: 0 for c in LOSS_CAUSES}
+        self.cam_rx = {c: 0 for c in CAM_OUTCOMES}
         self.frames_dropped = 0
         self.retransmissions = 0
         self.airtime_s = 0.0
-        self._queue_delays: list[float] = []
+        self._queue_delays: list[float] = []  # data and request frames (CAMs apart)
+        self._cam_queue_delays: list[float] = []
         self._delivered_bits: dict[tuple[int, int], int] = {}
         self._busy_time: dict[int, float] = {}
         self._presence_time: dict[int, float] = {}

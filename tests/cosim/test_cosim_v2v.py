@@ -106,3 +106,30 @@ def test_plugin_parameter_error_is_a_config_error(tmp_path):
     result, _ = _run_with_plugin(tmp_path, "channel.radio.params={reach_m: -1}")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "channel.radio.params" in result.stderr and "reach_m" in result.stderr
+
+
+def test_background_cams_in_a_real_figure8_epoch():
+    """csma medium with CAMs from the 9 CAVs and all 5 human-driven vehicles (penetration 1):
+    100 steps = 10 s at 10 Hz is 100 CAMs per station (+-1 for its phase), 1400 in all. Each
+    CAM is 496 us on the air (300 bytes + 38 bytes of MAC/FCS/LLC at 6 Mb/s), so a station
+    that senses all 14 is busy 14 x 10 x 496 us = 6.9 % of the time; the 90 m unit disk does not
+    join every pair on the figure 8, so the mean lies a little below. The human vehicles are in
+    the medium only, never in the V2V graph."""
+    cfg = load_config(SCENARIOS / "figure8.yaml", ["env.horizon=100", "channel.medium=csma",
+                                                    "channel.cam.enabled=true", "channel.cam.penetration=1.0"])
+
+    class NoHumansInTheGraph(Hook):
+        def after_traffic_step(self, ctx):
+            assert set(ctx.channel.nodes) <= set(range(cfg.env.n_agents))
+            assert len(ctx.channel.medium._idx) == len(ctx.channel.nodes) + 5
+
+    with SumoTraffic(cfg.sumo, cfg.network, cfg.vehicles, cfg.env.n_agents) as traffic:
+        ctl = IDMController(cfg.idm, cfg.env.accel_range, cfg.sumo.step_length, cfg.seed)
+        row = Engine(cfg, traffic, ctl, [ChannelHook(), NoHumansInTheGraph()]).run_epoch(0)
+    assert row["cam_equipped_human_vehicles"] == 5
+    assert abs(row["mac_cam_frames_sent"] - 1400) <= 14
+    full = 14 * 10 * 496e-6
+    assert 0.6 * full < row["channel_busy_ratio_mean"] <= row["channel_busy_ratio_max"] <= full * 1.0001
+    assert row["cam_receptions"] > 0 and 0.9 < row["cam_pdr"] <= 1.0
+    assert row["cam_receptions"] == (row["cam_rx_delivered"] + row["cam_lost_collision"]
+                                     + row["cam_lost_below_sensitivity"] + row["cam_lost_half_duplex"])
