@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-from cosim.signals import Interrupted, StopSignals
+from cosim.signals import StopSignals
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -87,51 +87,45 @@ def _fail(lines: list[str], status: int) -> int:
     return status
 
 
-def _raise_interrupted(signum, frame) -> None:
-    raise Interrupted(signum)
-
-
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns its exit status. SIGINT/SIGTERM are recorded for the whole
+    command and acted on at safe points (:mod:`cosim.signals`): never a traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
     where: dict[str, Path] = {}
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        if previous is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _raise_interrupted)
-    except ValueError:  # not the main thread
-        previous = None
-    try:
-        return _main(argv, where)
-    except KeyboardInterrupt as exc:  # also Interrupted (SIGTERM)
-        try:  # the run directory is consistent: further signals while exiting are ignored
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, signal.SIG_IGN)
-            previous = None
-        except ValueError:  # not the main thread
-            pass
-        status = getattr(exc, "exit_status", EXIT_INTERRUPTED)
-        out = where.get("out")
-        hint = f"; run the same command again to resume from {out}" if out else ""
-        return _fail([f"interrupted{hint}"], status)
-    except Exception as exc:  # noqa: BLE001 - never a traceback unless --debug
-        if debug:
-            raise
-        return _fail([f"internal error: {type(exc).__name__}: {exc} (run again with --debug for the "
-                      "traceback)"], EXIT_FAILED)
-    finally:
-        if previous is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, previous)
+    with StopSignals.install() as stop:
+        try:
+            status = _main(argv, where, stop)
+            stop.check()  # a signal during a command that has no safe point of its own (validate, report)
+            return status
+        except KeyboardInterrupt as exc:  # Interrupted, raised at a safe point
+            status = getattr(exc, "exit_status", EXIT_INTERRUPTED)
+            out = where.get("out")
+            hint = f"; run the same command again to resume from {out}" if out else ""
+            return _fail([f"interrupted{hint}"], status)
+        except Exception as exc:  # noqa: BLE001 - never a traceback unless --debug
+            if debug:
+                raise
+            return _fail([f"internal error: {type(exc).__name__}: {exc} (run again with --debug for the "
+                          "traceback)"], EXIT_FAILED)
 
 
-def _main(argv: list[str], where: dict[str, Path]) -> int:
-    with StopSignals.install() as stop:  # a signal stops the program at a safe point, not mid-import
-        args = _parser().parse_args(argv)
-        if args.command not in ("sweep", "report"):
-            return _run_or_evaluate(args, where)
-        stop.check()
-    from cosim import report, sweep  # they handle SIGINT/SIGTERM themselves
+def console() -> None:
+    """The ``cosim`` console script: :func:`main`, then exit with signals ignored (a Ctrl-C while
+    the interpreter shuts down would print "Exception ignored" from some finaliser)."""
+    status = main()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    sys.exit(status)
+
+
+def _main(argv: list[str], where: dict[str, Path], stop: StopSignals) -> int:
+    args = _parser().parse_args(argv)
+    stop.check()
+    if args.command not in ("sweep", "report"):
+        return _run_or_evaluate(args, where)
+    from cosim import report, sweep
 
     return (sweep if args.command == "sweep" else report).cli(args)
 
@@ -223,4 +217,4 @@ def _evaluate(args) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -397,8 +397,10 @@ def _check_log(name: str, content: CsvContent, want: dict | None, done: int, eve
     if content.error:
         return f"{name} {content.error}"
     trained = training_rows(content.columns, content.rows)
-    if want is None:  # no checkpoint: rows of epochs that were never checkpointed are dropped
-        if trained >= every:
+    if want is None:  # no checkpoint yet: the rows of the epochs before the first one are dropped
+        # (the first checkpoint follows epoch ``every`` - 1 and its evaluations: a kill in
+        # between leaves up to ``every`` training epochs of rows without a checkpoint)
+        if trained > every:
             return (f"{name} holds {trained} epochs but there is no checkpoint.pt (it is written "
                     f"every {every} epochs), so they cannot be resumed")
         return None

@@ -1,26 +1,31 @@
-"""SIGINT/SIGTERM for ``cosim run`` and ``cosim eval``: never an exception at an unsafe moment.
+"""SIGINT/SIGTERM for every ``cosim`` command: never an exception at an unsafe moment.
 
 Python runs a signal handler between two bytecodes of the main thread, which can be inside an
 import, a torch or pybind11 callback or a libsumo call; an exception raised there may be
-swallowed ("Exception ignored in ...") or abort the process. So the first signal is only
-recorded, and the program stops at the next safe point it reaches:
+swallowed ("Exception ignored in ...") or abort the process ("terminate called after throwing
+an instance of 'pybind11::error_already_set'"). So the handler here never raises:
 
-- during start-up (imports, config, SUMO start) at the next :meth:`StopSignals.check`;
-- while epochs run (:attr:`StopSignals.armed`) after the current epoch and its checkpoint.
+- the first signal is only recorded, and the program stops at the next safe point it reaches
+  (:meth:`StopSignals.check`): during start-up at the next check, while epochs run
+  (:attr:`StopSignals.armed`) after the current epoch and its checkpoint;
+- a second signal stops the process at once (``os._exit``), or calls ``on_repeat`` where the
+  owner has something better to do with it (a sweep passes it on to its members). Every file
+  of a run directory is written atomically and a kill mid-append leaves a torn CSV line that a
+  resume drops, so the directory stays resumable from its last checkpoint.
 
-This module imports nothing but the standard library, so it can be installed first thing.
-A second signal stops at once: while epochs run by raising :class:`Interrupted`
-(the run directory is written atomically, so it stays resumable), during start-up by exiting
-the process (nothing has been written that a half-finished start could damage).
+Messages are written with ``os.write``: ``print`` from a handler can itself raise when the
+interrupted code was writing to stderr (a progress bar). This module imports nothing but the
+standard library, so it can be installed first thing.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import sys
 import threading
+from typing import Callable
 
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -35,6 +40,14 @@ class Interrupted(KeyboardInterrupt):
         return 128 + self.signum
 
 
+def say(text: str) -> None:
+    """Write one line to stderr without Python's buffered I/O (safe inside a signal handler)."""
+    try:
+        os.write(2, (text.rstrip("\n") + "\n").encode("utf-8", "replace"))
+    except OSError:
+        pass
+
+
 class StopSignals:
     """Records SIGINT/SIGTERM while installed (a context manager); nested uses share one instance."""
 
@@ -44,22 +57,25 @@ class StopSignals:
         self.label = label
         self.signum: int | None = None
         self.armed = False
+        self.on_repeat: Callable[[int], None] | None = None
         self._previous: dict[int, object] = {}
         self._depth = 0
 
     @classmethod
-    def install(cls, label: str = "cosim") -> StopSignals:
-        """The installed instance (relabelled), or a new one to use in a ``with`` block."""
+    def install(cls, label: str | None = None) -> StopSignals:
+        """The installed instance (relabelled if ``label`` is given), or a new one to use in a
+        ``with`` block."""
         if cls._active is not None:
-            cls._active.label = label
+            if label is not None:
+                cls._active.label = label
             return cls._active
-        return cls(label)
+        return cls(label or "cosim")
 
     def __enter__(self) -> StopSignals:
         if self._depth == 0 and threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in SIGNALS:
                 self._previous[sig] = signal.getsignal(sig)
-                signal.signal(sig, self._handle)
+            self.reinstall()
             StopSignals._active = self
         self._depth += 1
         return self
@@ -68,10 +84,17 @@ class StopSignals:
         self._depth -= 1
         if self._depth == 0:
             for sig, handler in self._previous.items():
-                signal.signal(sig, handler)
+                if signal.getsignal(sig) == self._handle:  # not if someone took it over since
+                    signal.signal(sig, handler)
             self._previous.clear()
             if StopSignals._active is self:
                 StopSignals._active = None
+
+    def reinstall(self) -> None:
+        """Take the signals back from a library that replaced the handlers (``ray.init`` does)."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in SIGNALS:
+                signal.signal(sig, self._handle)
 
     def check(self) -> None:
         """A safe point: raise :class:`Interrupted` if a signal arrived."""
@@ -82,10 +105,12 @@ class StopSignals:
         if self.signum is None:
             self.signum = signum
             if self.armed:
-                print(f"\n{self.label}: stopping after the current epoch and its checkpoint "
-                      "(interrupt again to stop at once)", file=sys.stderr, flush=True)
+                say(f"\n{self.label}: stopping after the current epoch and its checkpoint "
+                    "(interrupt again to stop at once)")
             return
-        if self.armed:
-            raise Interrupted(signum)
-        print("error: interrupted during start-up; nothing was run", file=sys.stderr, flush=True)
+        if self.on_repeat is not None:
+            self.on_repeat(signum)
+            return
+        after = "; run the same command again to resume from the last checkpoint" if self.armed else ""
+        say(f"error: interrupted again: stopped at once{after}")
         os._exit(128 + signum)

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cosim.signals import Interrupted
+from cosim.signals import Interrupted, StopSignals, say
 
 STATUSES = ("pending", "running", "done", "failed")
 INDEX = "sweep.csv"
@@ -447,8 +447,8 @@ def run_sweep(sweep: Sweep, out: Path, *, workers: int = 1, backend: str = "loca
               address: str | None = None, progress: bool | None = None, poll_s: float = 0.2) -> int:
     """Run the members that are not done; returns the number of failed members.
 
-    Raises KeyboardInterrupt (SIGINT, or SIGTERM turned into one) after the running members
-    have stopped (they checkpoint and exit) and the index says they are pending.
+    Raises :class:`Interrupted` (SIGINT or SIGTERM) after the running members have stopped
+    (they checkpoint and exit) and the index says they are pending.
     """
     from tqdm import tqdm
 
@@ -467,44 +467,39 @@ def run_sweep(sweep: Sweep, out: Path, *, workers: int = 1, backend: str = "loca
         started: dict[str, float] = {}
         bar = tqdm(total=len(sweep.members), initial=len(sweep.members) - len(todo), desc=sweep.name,
                    unit="member", disable=None if progress is None else not progress)
-        previous = None
-        try:
-            previous = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
-        except ValueError:  # not the main thread
-            pass
-        try:
-            while todo or started:
-                while todo and runner.capacity() > 0:
-                    member = todo.pop(0)
-                    _wait_unlocked(out / member.name, bar)
-                    member.status, member.error, member.exit_status = "running", "", ""
-                    started[member.name] = time.perf_counter()
-                    runner.start(sweep, member, out)
-                    write_index(sweep, out)
-                finished = runner.poll()
-                for name, code in finished:
-                    member = by_name[name]
-                    member.wall_time_s += time.perf_counter() - started.pop(name)
-                    member.exit_status = str(code)
-                    if code == 0:
-                        member.status = "done"
+        with StopSignals.install(sweep.name) as stop:
+            stop.reinstall()  # ray.init installs handlers of its own
+            try:
+                while todo or started:
+                    if stop.signum is not None:
+                        _stop(runner, sweep, out, started, by_name, stop)
+                        raise Interrupted(stop.signum)
+                    while todo and runner.capacity() > 0:
+                        member = todo.pop(0)
+                        _wait_unlocked(out / member.name, bar)
+                        member.status, member.error, member.exit_status = "running", "", ""
+                        started[member.name] = time.perf_counter()
+                        runner.start(sweep, member, out)
+                        write_index(sweep, out)
+                    finished = runner.poll()
+                    for name, code in finished:
+                        member = by_name[name]
+                        member.wall_time_s += time.perf_counter() - started.pop(name)
+                        member.exit_status = str(code)
+                        if code == 0:
+                            member.status = "done"
+                        else:
+                            member.status = "failed"
+                            member.error = _last_error(out / "logs" / f"{name}.log", code)
+                            bar.write(f"{sweep.name}: member {name} failed: {member.error}")
+                        bar.update(1)
+                    if finished:
+                        write_index(sweep, out)
+                        bar.set_postfix(failed=sum(m.status == "failed" for m in sweep.members))
                     else:
-                        member.status = "failed"
-                        member.error = _last_error(out / "logs" / f"{name}.log", code)
-                        bar.write(f"{sweep.name}: member {name} failed: {member.error}")
-                    bar.update(1)
-                if finished:
-                    write_index(sweep, out)
-                    bar.set_postfix(failed=sum(m.status == "failed" for m in sweep.members))
-                else:
-                    time.sleep(poll_s)
-        except KeyboardInterrupt as exc:
-            _stop(runner, sweep, out, started, by_name, getattr(exc, "signum", signal.SIGINT))
-            raise
-        finally:
-            bar.close()
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+                        time.sleep(poll_s)
+            finally:
+                bar.close()
         return sum(m.status == "failed" for m in sweep.members)
     finally:
         lock.release()
@@ -531,22 +526,14 @@ def _wait_unlocked(run_dir: Path, bar, timeout_s: float = 300) -> None:
             time.sleep(0.5)
 
 
-def _sigterm_to_interrupt(signum, frame) -> None:
-    raise Interrupted(signum)
-
-
 def _stop(runner, sweep: Sweep, out: Path, started: dict[str, float], by_name: dict[str, Member],
-          signum: int) -> None:
+          stop: StopSignals) -> None:
     """Pass the signal on to the running members (they finish the epoch, checkpoint and stop),
     wait for them, mark them pending. A second signal is passed on too (they stop at once)."""
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda s, f: runner.signal_all(s))
-    except ValueError:
-        pass
-    print(f"{sweep.name}: stopping {len(started)} running member(s) after their current epoch "
-          "(interrupt again to stop them at once)", file=sys.stderr, flush=True)
-    runner.signal_all(signum)
+    stop.on_repeat = runner.signal_all
+    say(f"{sweep.name}: stopping {len(started)} running member(s) after their current epoch "
+        "(interrupt again to stop them at once)")
+    runner.signal_all(stop.signum)
     deadline = time.monotonic() + 600
     while started and time.monotonic() < deadline:
         for name, code in runner.poll():

@@ -18,5 +18,10 @@ def run_cosim(scenario: str, out: Path, *sets: str) -> list[dict[str, str]]:
         args += ["--set", s]
     result = subprocess.run(args, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    with open(out / "metrics.csv") as fh:
+    return read_rows(out / "metrics.csv")
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file as dicts (``metrics.csv``, ``sweep.csv``, ...)."""
+    with open(path, newline="") as fh:
         return list(csv.DictReader(fh))

@@ -118,3 +118,40 @@ def test_cosim_eval_and_init_from_a_saved_run(tmp_path):
     bad = subprocess.run([*args, "--set", "sac.hidden=[16]", "--out", str(tmp_path / "bad")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "sac.hidden" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_run_killed_during_an_evaluation_epoch_resumes_to_identical_files(tmp_path):
+    """SIGKILL while the second evaluation epoch after training epoch 0 runs; the resumed run's
+    files equal an uninterrupted run's, and a run without evaluations has the same training rows."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from cosim_testkit import read_rows, run_cosim
+
+    sets = (*SMALL[:-2], "env.horizon=300", "train.eval_every=1", "train.eval_epochs=2", "train.epochs=3")
+    reference = run_cosim("figure8.yaml", tmp_path / "ref", *sets)
+    out = tmp_path / "killed"
+    args = [sys.executable, "-m", "cosim", "run", str(SCENARIOS / "figure8.yaml"), "--out", str(out), "--no-progress"]
+    for s in sets:
+        args += ["--set", s]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = out / "metrics.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if metrics.is_file() and [r["phase"] for r in read_rows(metrics)] == ["train", "eval"]:
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert [r["phase"] for r in read_rows(metrics)] == ["train", "eval"]  # killed in the 2nd evaluation
+    assert not (out / "checkpoint.pt").exists()  # the checkpoint follows the evaluations
+    resumed = run_cosim("figure8.yaml", out, *sets)
+    assert resumed == reference
+    for name in ("metrics.csv", "comm_segments_received.csv", "comm_mixes.csv"):
+        assert (out / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
+
+    without = run_cosim("figure8.yaml", tmp_path / "no_eval", *sets, "train.eval_every=0")
+    assert without == [r for r in reference if r["phase"] == "train"]

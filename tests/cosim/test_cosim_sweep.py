@@ -178,6 +178,54 @@ def test_killed_sweep_resumes(tmp_path):
         assert [int(r["epoch"]) for r in train] == list(range(epochs))
     log = (out / "logs" / "seed=0.log").read_text()
     assert log.count("# ") >= 2  # started twice: killed, then resumed
+    reference = tmp_path / "reference"
+    assert subprocess.run(sweep_cmd(path, reference), capture_output=True).returncode == 0
+    for m in ("seed=0", "seed=1"):
+        assert (out / m / "metrics.csv").read_bytes() == (reference / m / "metrics.csv").read_bytes(), m
+
+
+# SAC members with CommMix rounds on the default channel, evaluations: a few seconds each
+LEARNING = """base: {base}
+set:
+  sac.hidden: [16, 16]
+  sac.batch_size: 16
+  train.warmup_steps: 20
+  train.update_every: 1
+  env.horizon: 200
+  train.epochs: 4
+  train.eval_every: 2
+seeds: [0, 1]
+"""
+
+
+def test_interrupted_learning_sweep_resumes_to_identical_files(tmp_path):
+    """Ctrl-C a sweep of learning members mid-member: the running member finishes its epoch and
+    checkpoints, the sweep exits 130 without a traceback, and the rerun ends with the files an
+    uninterrupted sweep writes, byte for byte."""
+    path = tmp_path / "learn.yaml"
+    path.write_text(LEARNING.format(base=os.path.relpath(FIGURE8, tmp_path)))
+    reference = tmp_path / "reference"
+    assert subprocess.run(sweep_cmd(path, reference), capture_output=True).returncode == 0
+    out = tmp_path / "out"
+    proc = subprocess.Popen(sweep_cmd(path, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = out / "seed=0" / "metrics.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if metrics.is_file() and len(_rows(metrics)) >= 1:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the sweep ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    rows = index(out)
+    assert rows["seed=0"]["status"] in ("pending", "done") and rows["seed=1"]["status"] == "pending"
+    assert len(_rows(metrics)) < 6, "the member finished before the interrupt reached it"
+    assert subprocess.run(sweep_cmd(path, out), capture_output=True).returncode == 0
+    for m in ("seed=0", "seed=1"):
+        for name in ("metrics.csv", "comm_segments_received.csv", "comm_mixes.csv"):
+            assert (out / m / name).read_bytes() == (reference / m / name).read_bytes(), (m, name)
 
 
 def _png_size(path: Path) -> tuple[int, int]:

@@ -83,7 +83,60 @@ def test_signal_during_start_up(tmp_path, signum, status, delay):
     proc.send_signal(signum)
     result = _finish(proc)
     assert result.rc == status, result.err
-    assert not _rows(out)
+    _assert_checkpointed(out)
+
+
+def _assert_checkpointed(out):
+    """Whatever the moment of the signal: no row without its checkpoint (a fast machine may have
+    finished start-up and an epoch before the signal came)."""
+    rows = _rows(out)
+    if rows:
+        assert torch.load(out / "checkpoint.pt", weights_only=True)["epochs_done"] == len(rows)
+
+
+@pytest.mark.parametrize("gap", [0.05, 0.5])
+def test_second_signal_during_start_up_exits_at_once(tmp_path, gap):
+    out = tmp_path / "run"
+    proc = _start(out, *SLOW)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(gap)
+    proc.send_signal(signal.SIGTERM)
+    result = _finish(proc)
+    assert result.rc in (130, 143), result.err  # 143: stopped by the second; 130: by the first
+    _assert_checkpointed(out)
+
+
+def test_second_signal_while_sac_learns_exits_at_once_and_resumes(cli, tmp_path):
+    """torch and libsumo are busy when the second signal lands: it must not raise there."""
+    sac = ("sac.hidden=[32,32]", "sac.batch_size=32", "train.warmup_steps=20", "train.update_every=1",
+           "env.horizon=400")
+    out = tmp_path / "run"
+    proc = _start(out, *sac, "train.epochs=40")
+    _wait_rows(out, 1, proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    result = _finish(proc)
+    assert result.rc == 143, result.err
+    assert "interrupted again" in result.err
+    done = len(_rows(out))
+    _assert_checkpointed(out)
+    resumed = cli(*args_for("run", FIGURE8, *sac, f"train.epochs={done + 1}", out=out))
+    assert resumed.rc == 0, resumed.err
+    assert [r.split(",")[0] for r in _rows(out)] == [str(i) for i in range(done + 1)]
+
+
+def test_console_script_stops_quietly_during_start_up(tmp_path):
+    script = os.path.join(os.path.dirname(sys.executable), "cosim")
+    if not os.path.isfile(script):
+        pytest.skip("the cosim console script is not installed next to this interpreter")
+    proc = subprocess.Popen([script, *args_for("run", FIGURE8, *SLOW, out=tmp_path / "run")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    result = _finish(proc)
+    assert result.rc == 143, result.err
 
 
 def test_failed_start_leaves_no_traceback_at_exit(tmp_path):
