@@ -120,7 +120,7 @@ EDCA_OCB: dict[str, tuple[int, int, int]] = {
     "AC_VO": (2, (CW_MIN + 1) // 4 - 1, (CW_MIN + 1) // 2 - 1),
 }
 ACCESS_CATEGORIES: tuple[str, ...] = ("AC_BK", "AC_BE", "AC_VI", "AC_VO")
-"""In increasing priority (an internal collision is won by the later one)."""
+"""In increasing priority (an internal collision is won by the higher one)."""
 
 
 def aifs_s(aifsn: int) -> float:

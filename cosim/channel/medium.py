@@ -26,7 +26,8 @@ Model (as Veins ``Mac1609_4`` + ``Decider80211p`` and ns-3 WAVE, simplified wher
   frozen on busy and resumes after AIFS of idle. Every exchange is followed by a new backoff
   (post-backoff). A unicast frame without ACK doubles CW (up to CWmax) and is retried up to
   ``max_retries`` times; broadcast frames are sent once. Two EDCAFs of one node that expire
-  together: the later one suffers an internal collision (CW doubled, retry counted).
+  together: the higher-priority access category transmits, the lower one suffers an internal
+  collision (CW doubled, retry counted), whatever order SimPy runs their events in.
 - Half-duplex: a frame is lost at a receiver that transmits at any time during it.
 - Reception by SINR: the interference of a frame is the largest total power of the other frames
   on air at its receiver during it (the minimum SINR over the frame, as Veins). SNR models: the
@@ -379,7 +380,7 @@ class CsmaMedium:
         if not e.queue:
             e.backoff = None
             return
-        if any(t.sender == e.node for t in self._on_air):  # another AC of this node won the slot
+        if any(t.sender == e.node for t in self._on_air) or self._outranked(e):  # internal collision
             frame = e.queue[0]
             frame.retries += 1
             if frame.retries > self.retry_limit and frame.receiver >= 0:
@@ -390,6 +391,13 @@ class CsmaMedium:
             e.count_from = None
             return
         self._transmit(e, e.queue[0])
+
+    def _outranked(self, e: _Edcaf) -> bool:
+        """Whether a higher-priority EDCAF of the same node expires in this slot too: it gets the
+        transmit opportunity, ``e`` suffers the internal collision (802.11 EDCA)."""
+        now = self.env.now
+        return any(o is not e and o.priority > e.priority and o.queue and o.expiry is not None
+                   and abs(o.expiry - now) <= _EPS for o in self._edcafs.get(e.node, {}).values())
 
     # ---------------------------------------------------------------- air
 

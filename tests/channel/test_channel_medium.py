@@ -274,6 +274,31 @@ def test_second_frame_waits_a_backoff_after_the_first():
     assert all(f.delivered for f in frames)
 
 
+@pytest.mark.parametrize("first", ["AC_BK", "AC_VI"])
+def test_internal_collision_is_won_by_the_higher_access_category(monkeypatch, first):
+    """Node 0's AC_VI and AC_BK backoffs end in the same slot (AIFS 71 us + 6 slots = AIFS
+    149 us + 0 slots): AC_VI transmits, AC_BK backs off as after a collision, whichever of the
+    two was queued first."""
+    env, ch = make()
+    ch.update([0, 1, 2], np.array([[0.0, 0.0], [50.0, 0.0], [25.0, 0.0]]))
+    monkeypatch.setattr(ch.medium, "_draw", lambda cw: {3: 0, 7: 6, 15: 0}.get(cw, 0))
+    busy = ch.medium.send(2, 1, 8 * 2000, 6e6, ac="AC_VO")  # on the air from AIFS(VO) = 58 us
+    frames = {}
+
+    def enqueue():
+        yield env.timeout(1e-4)  # while node 2 transmits: both of node 0's EDCAFs draw a backoff
+        for ac in (first, "AC_VI" if first == "AC_BK" else "AC_BK"):
+            frames[ac] = ch.medium.send(0, 1, 8 * 100, 6e6, ac=ac)
+
+    env.process(enqueue())
+    env.run()
+    idle = busy.first_tx_at + phy.ofdm_airtime_s(2038, 6e6) + SIFS + T_ACK  # node 2's exchange ends
+    vi, bk = frames["AC_VI"], frames["AC_BK"]
+    assert vi.first_tx_at == pytest.approx(idle + SIFS + 3 * SLOT + 6 * SLOT)
+    assert vi.retries == 0 and bk.retries == 1  # the internal collision counts as a retry
+    assert bk.first_tx_at > vi.first_tx_at and vi.delivered and bk.delivered
+
+
 def test_half_duplex_and_retry_limit():
     env, ch = make(max_retries=2)
     ch.update([0, 1], np.array([[0.0, 0.0], [50.0, 0.0]]))
