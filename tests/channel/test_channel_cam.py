@@ -77,7 +77,7 @@ def test_cam_needs_the_csma_medium_and_simulated_mode():
 
 def test_scenario_loader_reports_the_cam_keys():
     with pytest.raises(ConfigError) as err:
-        load_config(SCENARIOS / "figure8.yaml", ["channel.cam.enabled=true"])
+        load_config(SCENARIOS / "figure8.yaml", ["channel.medium=independent", "channel.cam.enabled=true"])
     assert "channel.cam.enabled" in str(err.value) and "channel.medium: csma" in str(err.value)
     with pytest.raises(ConfigError) as err:
         load_config(SCENARIOS / "figure8.yaml", ["channel.medium=csma", "channel.cam.penetration=2"])

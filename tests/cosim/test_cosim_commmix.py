@@ -67,8 +67,8 @@ def test_ideal_channel_accounting_matches_the_paper(tmp_path):
 
 
 def test_dropped_replica_rate_is_one_minus_prr_to_the_packets_per_replica(tmp_path):
-    prr = 0.9
-    rows = _run(tmp_path, "train.epochs=2", "channel.max_retries=0",
+    prr = 0.9  # every packet independently lost with 1 - prr: the independent medium, no contention
+    rows = _run(tmp_path, "train.epochs=2", "channel.max_retries=0", "channel.medium=independent",
                 f"channel.radio.params={{range_m: 1000, prr: {prr}}}")
     dropped, complete = _total(rows, "replicas_dropped"), _total(rows, "rho_total")
     n = dropped + complete
