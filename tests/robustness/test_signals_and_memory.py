@@ -89,9 +89,9 @@ def test_signal_during_start_up(tmp_path, signum, status, delay):
 def _assert_checkpointed(out):
     """Whatever the moment of the signal: no row without its checkpoint (a fast machine may have
     finished start-up and an epoch before the signal came)."""
-    rows = _rows(out)
-    if rows:
-        assert torch.load(out / "checkpoint.pt", weights_only=True)["epochs_done"] == len(rows)
+    trained = [r for r in _rows(out) if r.split(",")[1] == "train"]
+    if trained:
+        assert torch.load(out / "checkpoint.pt", weights_only=True)["epochs_done"] == len(trained)
 
 
 @pytest.mark.parametrize("gap", [0.05, 0.5])
@@ -186,3 +186,18 @@ def test_cli_never_shows_a_traceback_for_an_internal_error(cli, monkeypatch, tmp
     result = cli(*args_for("run", FIGURE8, *QUICK, out=tmp_path / "run"), clean=False)
     assert result.rc == 1 and "internal error" in result.err and "--debug" in result.err
     assert "Traceback" not in result.err
+
+
+def test_two_real_processes_into_one_run_directory(tmp_path):
+    """A second ``cosim run`` into a directory another process is writing to is refused and
+    writes nothing; the first one's rows stay one per epoch, none duplicated."""
+    out = tmp_path / "run"
+    first = _start(out, *SLOW)
+    _wait_rows(out, 1, first)
+    second = run_subprocess(*args_for("run", FIGURE8, *SLOW, out=out)).clean()
+    assert second.rc == 2 and "another cosim run" in second.err, second.err
+    first.send_signal(signal.SIGTERM)
+    assert _finish(first).rc == 143
+    epochs = [r.split(",")[0] for r in _rows(out) if r.split(",")[1] == "train"]
+    assert epochs == [str(i) for i in range(len(epochs))] and epochs
+    _assert_checkpointed(out)
