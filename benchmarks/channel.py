@@ -21,7 +21,7 @@ independent and the csma medium, and the channel's share of a Figure 8 epoch.
    once with ``channel.medium=csma``: the time inside the channel (``Channel.update``, ``pull``,
    ``close``, ``metrics``, every step of its transfer processes and every callback of the csma
    medium, outermost calls only) over each epoch's time, both measured in the same process, in
-   CPU time and in wall time. The issue's budget: under 15 %. The first epoch of each run is
+   CPU time and in wall time. The budget: under 15 % of the epoch's wall time (and CPU time). The first epoch of each run is
    left out of the summary when there are more (no policy update yet).
 
 Usage: python benchmarks/channel.py [--quick] [--parts 123] [--model unit_disk|tr37885_highway|...]
@@ -214,10 +214,10 @@ def epoch_share(epochs: int, horizon: int | None, mediums: list[str]) -> list[di
         for (cls, name), f in saved.items():
             setattr(cls, name, f)
     for s in summaries:
-        verdict = "under" if s["share_cpu"] < 0.15 else "OVER"
-        print(f"   {s['medium']:>11}: channel {100 * s['share_cpu']:.1f} % of epoch CPU time "
-              f"({100 * s['share_wall']:.1f} % of wall), {s['channel_cpu_s']:.2f} s of {s['epoch_cpu_s']:.2f} s "
-              f"per epoch: {verdict} the 15 % budget")
+        verdict = "under" if max(s["share_cpu"], s["share_wall"]) < 0.15 else "OVER"
+        print(f"   {s['medium']:>11}: channel {100 * s['share_wall']:.1f} % of epoch wall time "
+              f"({100 * s['share_cpu']:.1f} % of CPU time), {s['channel_cpu_s']:.2f} s of {s['epoch_cpu_s']:.2f} s "
+              f"CPU per epoch: {verdict} the 15 % budget (in both)")
     if len(summaries) == 2:
         a, b = summaries
         print(f"   {b['medium']} vs {a['medium']}: epoch CPU time x{b['epoch_cpu_s'] / a['epoch_cpu_s']:.2f}, "

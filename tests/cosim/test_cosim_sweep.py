@@ -150,6 +150,17 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def _wait_for_a_row(proc: subprocess.Popen, metrics: Path, limit_s: float = 120) -> None:
+    """Wait until a member's metrics.csv has a row, while the sweep process still runs."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        if metrics.is_file() and len(_rows(metrics)) >= 1:
+            return
+        time.sleep(0.02)
+    assert proc.poll() is None, "the sweep ended before a member wrote a row"
+    raise AssertionError(f"no row in {metrics} after {limit_s} s")
+
+
 def test_killed_sweep_resumes(tmp_path):
     """SIGKILL the sweep while its first member is half-way: the member stops at a checkpoint
     (it gets SIGTERM when its parent dies), the index says running; the rerun skips nothing
@@ -158,13 +169,7 @@ def test_killed_sweep_resumes(tmp_path):
     path = write_sweep(tmp_path, "seeds: [0, 1]\n", epochs=epochs)
     out = tmp_path / "out"
     proc = subprocess.Popen(sweep_cmd(path, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    metrics = out / "seed=0" / "metrics.csv"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if metrics.is_file() and len(_rows(metrics)) >= 1:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the sweep ended before it could be killed"
+    _wait_for_a_row(proc, out / "seed=0" / "metrics.csv")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     rows = index(out)
@@ -209,12 +214,7 @@ def test_interrupted_learning_sweep_resumes_to_identical_files(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen(sweep_cmd(path, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     metrics = out / "seed=0" / "metrics.csv"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if metrics.is_file() and len(_rows(metrics)) >= 1:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the sweep ended before it could be interrupted"
+    _wait_for_a_row(proc, metrics)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
