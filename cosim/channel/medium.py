@@ -190,6 +190,7 @@ class CsmaMedium:
         self._D = np.zeros((0, 0))
         self._hears = np.zeros((0, 0), dtype=bool)
         self._busy = np.zeros(0, dtype=bool)
+        self._busy_cache: dict[tuple[tuple[int, ...], tuple[int, ...]], np.ndarray] = {}
         self._idle_since: dict[int, float] = {}
         self._on_air: list[_Tx] = []
         self._reserved: list[_Tx] = []
@@ -250,6 +251,7 @@ class CsmaMedium:
         self._P, self._D = P, D
         self._xy = np.asarray(positions, dtype=float)[:, :2].copy() if n else np.zeros((0, 2))
         self._hears = P >= self.cs_mw
+        self._busy_cache: dict[tuple[tuple[int, ...], tuple[int, ...]], np.ndarray] = {}
         self._busy = np.array([old_busy.get(int(v), False) for v in self._nodes.tolist()], dtype=bool)
         for v in self._nodes.tolist():
             self._idle_since.setdefault(int(v), now)
@@ -629,22 +631,33 @@ class CsmaMedium:
         n = self._nodes.shape[0]
         if n == 0:
             return
-        # one vectorised reduction over the senders on the air and one over the reservations
-        # (rows are added in the order of the list, as a loop of += would)
-        on_air = [i for i in (self._idx.get(t.sender) for t in self._on_air) if i is not None]
-        if on_air:
-            busy = self._P[on_air].sum(axis=0) >= self.cs_mw
-            busy[on_air] = True
-        else:
-            busy = np.zeros(n, dtype=bool)
-        reserved = [i for i in (self._idx.get(t.sender) for t in self._reserved) if i is not None]
-        if reserved:
-            busy |= self._hears[reserved].any(axis=0)
-            busy[reserved] = True
-        changed = np.flatnonzero(busy != self._busy)
+        idx = self._idx
+        on_air = tuple(i for i in (idx.get(t.sender) for t in self._on_air) if i is not None)
+        reserved = tuple(i for i in (idx.get(t.sender) for t in self._reserved) if i is not None)
+        # Between two geometry updates the same senders come back on the air again and again
+        # (every frame edge lands here): the busy vector of each set of senders is kept until
+        # the next update. The arrays in the cache are never written to.
+        key = (on_air, reserved)
+        busy = self._busy_cache.get(key)
+        if busy is None:
+            # one vectorised reduction over the senders on the air and one over the
+            # reservations (rows are added in the order of the list, as a loop of += would)
+            if on_air:
+                busy = self._P[list(on_air)].sum(axis=0) >= self.cs_mw
+                busy[list(on_air)] = True
+            else:
+                busy = np.zeros(n, dtype=bool)
+            if reserved:
+                busy |= self._hears[list(reserved)].any(axis=0)
+                busy[list(reserved)] = True
+            busy.flags.writeable = False
+            self._busy_cache[key] = busy
+        if busy is self._busy:
+            return
+        changed = (busy != self._busy).nonzero()[0]
+        self._busy = busy
         if not changed.size:
             return
-        self._busy = busy
         now = self.env.now
         for i in changed.tolist():
             node = int(self._nodes[i])

@@ -189,8 +189,6 @@ def build_topology(
         raise ValueError(f"positions must have shape ({n}, 2) or ({n}, 3); got {pos.shape}")
     if n and (node_arr.min() < 0 or node_arr.max() > MAX_NODE_ID):
         raise ValueError(f"node ids must be in [0, {MAX_NODE_ID}]")
-    if np.unique(node_arr).size != n:
-        raise ValueError("nodes must be distinct")
     if n and not np.all(np.isfinite(pos)):
         raise ValueError("positions must be finite")
     spd = None
@@ -203,6 +201,8 @@ def build_topology(
     # Canonical order: local index sorted by node id.
     order = np.argsort(node_arr, kind="stable")
     node_sorted = node_arr[order]
+    if n > 1 and bool((node_sorted[1:] == node_sorted[:-1]).any()):
+        raise ValueError("nodes must be distinct")
     pos = pos[order]
     heights = heights[order]
     if spd is not None:
