@@ -6,9 +6,12 @@ rows of epochs after it are dropped and recomputed, so a run killed at any momen
 same files as an uninterrupted one. A directory holding a different configuration is refused
 (``train.epochs`` may grow: that extends a run).
 
-The first SIGINT/SIGTERM lets the current epoch finish, writes a checkpoint and stops
-(:class:`~cosim.signals.Interrupted`); a second one stops at once, leaving the directory as it
-was after the last checkpoint (still resumable).
+The first SIGINT/SIGTERM stops at the end of the current simulation step when the checkpoint
+covers every finished epoch (always with ``train.checkpoint_every: 1``, the default): the epoch
+in progress is dropped and redone on resume. Otherwise (epochs since the last checkpoint, or
+the evaluation that precedes a checkpoint) it lets the epoch finish and writes the checkpoint
+first. Either way it exits with :class:`~cosim.signals.Interrupted`. A second signal stops at
+once, leaving the directory as it was after the last checkpoint (still resumable).
 """
 
 from __future__ import annotations
@@ -221,8 +224,13 @@ def _run_epochs(config: ScenarioConfig, run: RunDir, stop: StopSignals, progress
         bar = tqdm(total=epochs, initial=done, desc=config.name, unit="epoch", disable=disable)
         steps = tqdm(total=config.env.horizon, desc="steps", leave=False, disable=disable, mininterval=0.5)
 
+        checkpointed = done  # training epochs covered by the checkpoint on disk
+        discard = False  # whether a signal may end the training epoch in progress at a step
+
         def on_step(ctx: EpochContext) -> None:
             steps.update(1)
+            if discard and stop.signum is not None and ctx.phase == "train":
+                raise Interrupted(stop.signum)  # a safe point: between two steps, in Python
 
         engine.on_step = on_step
         stop.check()
@@ -230,7 +238,20 @@ def _run_epochs(config: ScenarioConfig, run: RunDir, stop: StopSignals, progress
         for epoch in range(done, epochs):
             steps.reset()
             started = time.perf_counter()
-            row = engine.run_epoch(epoch)
+            # Nothing finished is lost if the epoch in progress is dropped when the checkpoint
+            # covers every epoch before it: then a signal stops at the end of the current step
+            # and the resume redoes this epoch. Otherwise the epoch and its checkpoint finish.
+            discard = epoch == checkpointed
+            stop.notice = (f"stopping at the end of this step; epoch {epoch} is redone on resume" if discard
+                           else "stopping after the current epoch and its checkpoint")
+            try:
+                row = engine.run_epoch(epoch)
+            except Interrupted:
+                steps.close()
+                bar.close()
+                raise
+            discard = False
+            stop.notice = "stopping after the evaluation and the checkpoint"
             wall = time.perf_counter() - started
             if epoch == done and not row.get("mean_active_agents", 1):
                 raise RunError(
@@ -254,6 +275,7 @@ def _run_epochs(config: ScenarioConfig, run: RunDir, stop: StopSignals, progress
             if (epoch + 1) % config.train.checkpoint_every == 0 or last or stop.signum is not None:
                 write_artifacts(run, hooks)
                 run.save(epoch + 1, controller.state_dict(), [hook.state_dict() for hook in hooks])
+                checkpointed = epoch + 1
             reward = row["avg_reward"]
             bar.set_postfix(reward=f"{reward:.3f}" if math.isfinite(reward) else str(reward),
                             speed=f"{row['mean_speed']:.1f}")

@@ -7,7 +7,8 @@ an instance of 'pybind11::error_already_set'"). So the handler here never raises
 
 - the first signal is only recorded, and the program stops at the next safe point it reaches
   (:meth:`StopSignals.check`): during start-up at the next check, while epochs run
-  (:attr:`StopSignals.armed`) after the current epoch and its checkpoint;
+  (:attr:`StopSignals.armed`) where the run loop says (:attr:`StopSignals.notice`: after the
+  current step, or after the current epoch and its checkpoint);
 - a second signal stops the process at once (``os._exit``), or calls ``on_repeat`` where the
   owner has something better to do with it (a sweep passes it on to its members). Every file
   of a run directory is written atomically and a kill mid-append leaves a torn CSV line that a
@@ -57,6 +58,7 @@ class StopSignals:
         self.label = label
         self.signum: int | None = None
         self.armed = False
+        self.notice = "stopping after the current epoch and its checkpoint"  # said at the first signal when armed
         self.on_repeat: Callable[[int], None] | None = None
         self._previous: dict[int, object] = {}
         self._depth = 0
@@ -105,8 +107,7 @@ class StopSignals:
         if self.signum is None:
             self.signum = signum
             if self.armed:
-                say(f"\n{self.label}: stopping after the current epoch and its checkpoint "
-                    "(interrupt again to stop at once)")
+                say(f"\n{self.label}: {self.notice} (interrupt again to stop at once)")
             return
         if self.on_repeat is not None:
             self.on_repeat(signum)

@@ -528,10 +528,10 @@ def _wait_unlocked(run_dir: Path, bar, timeout_s: float = 300) -> None:
 
 def _stop(runner, sweep: Sweep, out: Path, started: dict[str, float], by_name: dict[str, Member],
           stop: StopSignals) -> None:
-    """Pass the signal on to the running members (they finish the epoch, checkpoint and stop),
+    """Pass the signal on to the running members (they stop at a safe point, see cosim.experiment),
     wait for them, mark them pending. A second signal is passed on too (they stop at once)."""
     stop.on_repeat = runner.signal_all
-    say(f"{sweep.name}: stopping {len(started)} running member(s) after their current epoch "
+    say(f"{sweep.name}: stopping {len(started)} running member(s) at their next safe point "
         "(interrupt again to stop them at once)")
     runner.signal_all(stop.signum)
     deadline = time.monotonic() + 600

@@ -204,7 +204,7 @@ seeds: [0, 1]
 
 
 def test_interrupted_learning_sweep_resumes_to_identical_files(tmp_path):
-    """Ctrl-C a sweep of learning members mid-member: the running member finishes its epoch and
+    """Ctrl-C a sweep of learning members mid-member: the running member stops at a safe point and
     checkpoints, the sweep exits 130 without a traceback, and the rerun ends with the files an
     uninterrupted sweep writes, byte for byte."""
     path = tmp_path / "learn.yaml"
@@ -253,6 +253,14 @@ def test_two_values_two_seeds_then_report(tmp_path, backend):
     for name, (w_in, h_in) in {"learning_curves.png": (7, 4.2), "effect_T.png": (13, 3.8)}.items():
         width, height = _png_size(report / name)
         assert abs(width - w_in * dpi) < 0.25 * w_in * dpi and abs(height - h_in * dpi) < 0.25 * h_in * dpi, (name, width, height)
+    import matplotlib.image
+
+    pngs = sorted(report.glob("*.png"))
+    assert {p.name for p in pngs} >= {"learning_curves.png", "effect_T.png"}
+    for png in pngs:  # every picture decodes to its header's size and is not blank
+        pixels = matplotlib.image.imread(png)
+        assert pixels.shape[:2] == _png_size(png)[::-1], png.name
+        assert pixels[..., :3].std() > 0.01, f"{png.name} is blank"
     with open(report / "table_v.csv", newline="") as fh:
         table = list(csv.DictReader(fh))
     assert len(table) == 2 and all(r["seeds"] == "2" for r in table)

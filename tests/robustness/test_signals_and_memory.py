@@ -40,8 +40,40 @@ def _finish(proc) -> Result:
     return Result(proc.returncode, out, err).clean()
 
 
+def _wait_checkpoint(out, proc, limit=90.0):
+    """Wait for the first checkpoint: the epoch after it has begun."""
+    deadline = time.monotonic() + limit
+    while not (out / "checkpoint.pt").is_file():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no checkpoint was written"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("every,rows_after", [(1, 1), (2, 2)])
+def test_first_signal_stops_at_the_step_when_nothing_finished_is_lost(cli, tmp_path, every, rows_after):
+    """checkpoint_every 1: the epoch in progress is dropped at the next step (redone on resume);
+    checkpoint_every 2: epoch 1 is not covered by a checkpoint yet, so it finishes and one is
+    written. Either way the resumed run equals an uninterrupted one."""
+    sets = ("learner=random", "env.horizon=3000", "train.eval_every=0", f"train.checkpoint_every={every}")
+    out = tmp_path / "run"
+    proc = _start(out, *sets, "train.epochs=40")
+    _wait_rows(out, 1, proc)
+    if every == 1:
+        _wait_checkpoint(out, proc)
+    proc.send_signal(signal.SIGINT)
+    result = _finish(proc)
+    assert result.rc == 130, result.err
+    assert ("redone on resume" in result.err) == (every == 1), result.err
+    assert len(_rows(out)) == rows_after
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epochs_done"] == rows_after
+    more = (*sets, f"train.epochs={rows_after + 1}")
+    assert cli(*args_for("run", FIGURE8, *more, out=out)).rc == 0
+    assert cli(*args_for("run", FIGURE8, *more, out=tmp_path / "reference")).rc == 0
+    assert (out / "metrics.csv").read_bytes() == (tmp_path / "reference" / "metrics.csv").read_bytes()
+
+
 @pytest.mark.parametrize("signum,status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_first_signal_finishes_the_epoch_and_checkpoints(cli, tmp_path, signum, status):
+def test_first_signal_checkpoints_and_stops(cli, tmp_path, signum, status):
     out = tmp_path / "run"
     proc = _start(out, *SLOW)
     _wait_rows(out, 1, proc)
@@ -66,10 +98,10 @@ def test_first_signal_finishes_the_epoch_and_checkpoints(cli, tmp_path, signum, 
 ], ids=["random", "sac"])
 def test_second_signal_stops_at_once_and_leaves_a_resumable_directory(cli, tmp_path, sets, second, status):
     out = tmp_path / "run"
+    # epoch 1 is not covered by a checkpoint (every 2 epochs): the first signal waits for its end
+    sets = (*sets, "train.checkpoint_every=2")
     proc = _start(out, *sets, "train.epochs=40")
     _wait_rows(out, 1, proc)
-    while not (out / "checkpoint.pt").is_file():  # the next epoch has begun: both signals land in it
-        time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.3)
     proc.send_signal(second)
