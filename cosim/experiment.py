@@ -251,7 +251,8 @@ def _run_epochs(config: ScenarioConfig, run: RunDir, stop: StopSignals, progress
                 bar.close()
                 raise
             discard = False
-            stop.notice = "stopping after the evaluation and the checkpoint"
+            evaluates = bool(config.train.eval_every) and (epoch + 1) % config.train.eval_every == 0
+            stop.notice = f"stopping after {'the evaluation and ' if evaluates else ''}the checkpoint of epoch {epoch}"
             wall = time.perf_counter() - started
             if epoch == done and not row.get("mean_active_agents", 1):
                 raise RunError(
@@ -261,7 +262,7 @@ def _run_epochs(config: ScenarioConfig, run: RunDir, stop: StopSignals, progress
             run.metrics.append(row)
             run.timing.append(_timing_row(epoch, "train", row, wall))
             every = config.train.eval_every
-            if every and (epoch + 1) % every == 0:
+            if evaluates:
                 for k in range(config.train.eval_epochs):
                     steps.reset()
                     started = time.perf_counter()

@@ -130,7 +130,7 @@ def test_run_killed_during_an_evaluation_epoch_resumes_to_identical_files(tmp_pa
 
     from cosim_testkit import read_rows, run_cosim
 
-    sets = (*SMALL[:-2], "env.horizon=300", "train.eval_every=1", "train.eval_epochs=2", "train.epochs=3")
+    sets = (*SMALL[:-2], "env.horizon=200", "train.eval_every=1", "train.eval_epochs=2", "train.epochs=2")
     reference = run_cosim("figure8.yaml", tmp_path / "ref", *sets)
     out = tmp_path / "killed"
     args = [sys.executable, "-m", "cosim", "run", str(SCENARIOS / "figure8.yaml"), "--out", str(out), "--no-progress"]

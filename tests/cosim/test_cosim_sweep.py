@@ -196,8 +196,8 @@ set:
   sac.batch_size: 16
   train.warmup_steps: 20
   train.update_every: 1
-  env.horizon: 200
-  train.epochs: 4
+  env.horizon: 120
+  train.epochs: 3
   train.eval_every: 2
 seeds: [0, 1]
 """
@@ -221,7 +221,7 @@ def test_interrupted_learning_sweep_resumes_to_identical_files(tmp_path):
     assert "Traceback" not in err and "Exception ignored" not in err, err
     rows = index(out)
     assert rows["seed=0"]["status"] in ("pending", "done") and rows["seed=1"]["status"] == "pending"
-    assert len(_rows(metrics)) < 6, "the member finished before the interrupt reached it"
+    assert len(_rows(metrics)) < 4, "the member finished before the interrupt reached it"
     assert subprocess.run(sweep_cmd(path, out), capture_output=True).returncode == 0
     for m in ("seed=0", "seed=1"):
         for name in ("metrics.csv", "comm_segments_received.csv", "comm_mixes.csv"):
