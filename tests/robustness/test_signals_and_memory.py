@@ -54,7 +54,7 @@ def test_first_signal_stops_at_the_step_when_nothing_finished_is_lost(cli, tmp_p
     """checkpoint_every 1: the epoch in progress is dropped at the next step (redone on resume);
     checkpoint_every 2: epoch 1 is not covered by a checkpoint yet, so it finishes and one is
     written. Either way the resumed run equals an uninterrupted one."""
-    sets = ("learner=random", "env.horizon=3000", "train.eval_every=0", f"train.checkpoint_every={every}")
+    sets = ("learner=random", "env.horizon=1200", "train.eval_every=0", f"train.checkpoint_every={every}")
     out = tmp_path / "run"
     proc = _start(out, *sets, "train.epochs=40")
     _wait_rows(out, 1, proc)
