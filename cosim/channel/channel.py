@@ -396,7 +396,9 @@ class Channel:
         return res
 
     def _finish(self, rec: _Transfer, start: float, *, cause=None, payload=None, size_bits=0,
-                responded_at=None, queue_wait=0.0) -> TransferResult:
+                responded_at=None, queue_wait=None) -> TransferResult:
+        """Record and return the transfer's result. ``queue_wait``: seconds it waited for its
+        link slots, granted or not; None if it never queued for them (no result to average)."""
         self._active.pop(rec.tid, None)
         result = TransferResult(
             ok=cause is None,
@@ -408,7 +410,8 @@ class Channel:
             started_at=start,
             finished_at=self.env.now,
             responded_at=responded_at,
-            queue_wait_s=queue_wait,
+            queue_wait_s=0.0 if queue_wait is None else float(queue_wait),
+            queued=queue_wait is not None,
             packets_sent=rec.packets_sent,
             packets_lost=rec.packets_lost,
             bits_sent=rec.bits_sent,
@@ -457,7 +460,8 @@ class Channel:
 
         deadline = env.timeout(timeout) if timeout is not None else None
         responded_at = None
-        queue_wait = 0.0
+        queue_wait: float | None = None  # None: never queued for link slots (request lost, refused)
+        queued_since: float | None = None  # set while waiting for the slots
         payload, size_bits = None, 0
         try:
             for bits in self.framing.fragments(self.request_bits):
@@ -468,17 +472,22 @@ class Channel:
                 raise _Stop(FailureCause.REFUSED)
             payload, size_bits = reply
             first, second = sorted((rec.requester, rec.responder))  # global order: no deadlock
+            queued_since = env.now
             with self._slot(first).request() as slot_a:
                 yield from self._wait(rec, slot_a, deadline)
                 with self._slot(second).request() as slot_b:
                     yield from self._wait(rec, slot_b, deadline)
-                    queue_wait = env.now - responded_at
+                    queue_wait, queued_since = env.now - queued_since, None
                     for bits in self._packet_sizes(size_bits):
                         yield from self._send_packet(rec, rec.responder, rec.requester, bits, False, deadline)
         except _Stop as stop:
+            if queued_since is not None:  # timed out, broke off while still waiting for a slot
+                queue_wait = env.now - queued_since
             return self._finish(rec, start, cause=stop.cause, size_bits=size_bits,
                                 responded_at=responded_at, queue_wait=queue_wait)
         except simpy.Interrupt:
+            if queued_since is not None:  # cancelled while still waiting for a slot
+                queue_wait = env.now - queued_since
             return self._finish(rec, start, cause=FailureCause.CANCELLED, size_bits=size_bits,
                                 responded_at=responded_at, queue_wait=queue_wait)
         return self._finish(rec, start, payload=payload, size_bits=size_bits,
@@ -493,7 +502,7 @@ class Channel:
         payload, size_bits = reply
         for bits in self._packet_sizes(size_bits):
             self._count(rec, rec.responder, rec.requester, bits, True, request=False)
-        return self._finish(rec, start, payload=payload, size_bits=size_bits, responded_at=start)
+        return self._finish(rec, start, payload=payload, size_bits=size_bits, responded_at=start, queue_wait=0.0)
 
     def _count(self, rec: _Transfer, sender: int, receiver: int, bits: int, delivered: bool, *, request: bool):
         rec.packets_sent += 1

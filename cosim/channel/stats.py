@@ -45,9 +45,15 @@ class TransferResult:
         started_at, finished_at: simulated times of the pull() call and of the outcome.
         responded_at: simulated time at which ``respond()`` was called (the payload snapshot),
             None if the request never arrived.
-        queue_wait_s: time spent waiting for link slots.
+        queue_wait_s: seconds spent waiting for the two link slots (requester's and
+            responder's), from the response to the grant of both, or to the outcome when the
+            transfer timed out, broke or was cancelled before both were granted; 0.0 when it
+            never queued (see ``queued``).
         packets_sent, packets_lost, bits_sent: of this transfer, request and retransmissions
             included (a packet cut short by a break or a timeout counts as sent and lost).
+        queued: the transfer queued for link slots (its request arrived and the responder
+            answered); only these count in ``transfer_queue_wait_mean_s``. Ideal mode: every
+            transfer that got a response (a wait of 0).
     """
 
     ok: bool
@@ -63,6 +69,7 @@ class TransferResult:
     packets_sent: int
     packets_lost: int
     bits_sent: int
+    queued: bool = False
 
     @property
     def latency_s(self) -> float:
@@ -138,7 +145,7 @@ class ChannelStats:
             self.latencies_s.append(result.latency_s)
         else:
             self.failures[result.cause] += 1
-        if result.responded_at is not None:
+        if result.queued:  # granted, or given up while waiting: the time it actually waited
             self.queue_waits_s.append(result.queue_wait_s)
 
     def matrices(self, num_nodes: int) -> dict[str, np.ndarray]:

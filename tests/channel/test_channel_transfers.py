@@ -226,6 +226,42 @@ def test_timeout_while_queued_and_config_default():
     assert second.value.cause is FailureCause.TIMEOUT and second.value.finished_at == pytest.approx(0.005)
 
 
+def test_queue_wait_counts_the_time_waited_by_transfers_that_never_got_a_slot():
+    """Issue 18, defect 2. Node 1 has one link slot, held from 184 us on by 0 <- 1 for 10
+    packets (until 184 us + 10 x 6168 us = 61.864 ms). At 1 ms three more transfers ask node 1;
+    they queue for its slot from the end of their request (1.184 ms): one times out at 6 ms,
+    one breaks when node 3 leaves at 8 ms, one is cancelled at 12 ms (the holder too). Each
+    reports the time it waited; the epoch's mean is over the four that queued."""
+    env, ch = make(max_parallel_links=1)
+    line(ch, [0, 50, 90, 30, 60])
+    holder = ch.pull(0, 1, payload(10 * PKT_BITS))
+    env.run(until=0.001)
+    timed_out = ch.pull(2, 1, payload(PKT_BITS), timeout=0.005)
+    broken = ch.pull(3, 1, payload(PKT_BITS))
+    cancelled = ch.pull(4, 1, payload(PKT_BITS))
+    refused = ch.pull(4, 0, lambda: None)  # never queues: not in the mean
+
+    def events():
+        yield env.timeout(0.008 - env.now)
+        line(ch, [0, 50, 90, 60], [0, 1, 2, 4])  # node 3 leaves
+        yield env.timeout(0.004)
+        ch.cancel_all()
+
+    env.process(events())
+    env.run()
+    assert timed_out.value.cause is FailureCause.TIMEOUT
+    assert broken.value.cause is FailureCause.NODE_LEFT
+    assert cancelled.value.cause is FailureCause.CANCELLED and holder.value.cause is FailureCause.CANCELLED
+    assert refused.value.cause is FailureCause.REFUSED
+    assert holder.value.queue_wait_s == 0.0
+    queued_at = 0.001 + T_REQ
+    waits = [timed_out.value.queue_wait_s, broken.value.queue_wait_s, cancelled.value.queue_wait_s]
+    assert waits == pytest.approx([0.006 - queued_at, 0.008 - queued_at, 0.012 - queued_at], abs=1e-12)
+    m = ch.metrics()
+    assert m["transfer_queue_wait_mean_s"] == pytest.approx((0.026 - 3 * queued_at) / 4, abs=1e-12)
+    assert all(r.value.queued for r in (holder, timed_out, broken, cancelled)) and not refused.value.queued
+
+
 def test_payload_is_taken_at_response_time():
     env, ch = make()
     line(ch, [0, 50])
