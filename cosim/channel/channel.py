@@ -33,18 +33,29 @@ csma medium uses the same losses as the graph.
 Background CAMs (``channel.cam.enabled``, csma only; docs/medium.md): every station of the
 medium broadcasts a CAM of ``cam.bytes`` every ``1 / cam.rate_hz`` s at ``cam.access_category``
 (AC_VO), from a phase drawn uniformly in [0, 1 / rate) when it appears. Stations are the CAVs
-(``nodes``) and the equipped ones among ``background_ids`` (human-driven vehicles), each
-equipped with probability ``cam.penetration`` by one uniform drawn when it is first seen
-(binomial count; keys are visited in sorted order, so the same seed and traffic give the same
-subset, and a vehicle equipped at p is equipped at every p' > p). Background stations get node
-ids from :data:`BACKGROUND_ID_BASE` up; they are in the medium only, never in the graph, so they
-take no part in transfers. A CAM still waiting for the medium when the next one is generated is
-dropped (the newer one replaces it; ``cam_dropped_stale``). The CAM stream is a third child
-stream of the loss stream, so turning CAMs on leaves the graph's draws alone.
+(``nodes``) and the equipped ones among ``background_ids`` (human-driven vehicles): a vehicle
+is equipped iff its own uniform number u(key) < ``cam.penetration`` (binomial count), u a keyed
+hash of the vehicle's key under a salt drawn once per channel (:meth:`Channel.equip_uniform`).
+u depends on the seed and the key only, not on when the vehicle arrives, on the other vehicles
+or on any other draw, so at every update the set equipped at p is a subset of the set at
+p' > p (a penetration sweep adds senders instead of redrawing them), and a vehicle that comes
+back keeps its answer. Background stations get node ids from :data:`BACKGROUND_ID_BASE` up (in
+the sorted order of the keys equipped at an update); they are in the medium only, never in the
+graph, so they take no part in transfers. A CAM still waiting for the medium when the next one
+is generated is dropped (the newer one replaces it; ``cam_dropped_stale``).
+
+Streams with CAMs: CAM phases, the equip salt, the PRR-only graph over all stations and the
+correlated link state of pairs with a background station each come from child streams of the
+loss stream; with ``link_state: correlated`` the CAV pairs keep the graph's state (evaluated
+once per update, at the graph) and pairs with a background station a second
+:class:`~cosim.channel.linkstate.CorrelatedLinkState` of their own. Turning CAMs on, or changing
+their penetration, therefore leaves the CAV graph's draws and the CAV-to-CAV losses alone.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -134,6 +145,9 @@ class Channel:
         self.cam = config.cam if (config.cam.enabled and self.medium is not None) else None
         if self.cam is not None:
             self._cam_rng, self._bg_topology_rng = _two_streams(self._loss_rng)
+            equip_rng, self._bg_link_rng = _two_streams(self._loss_rng)
+            # one 64-bit salt: a vehicle's equip uniform is a function of (salt, its key) only
+            self._equip_salt = int(equip_rng.integers(0, 2**63))
             self.cam_period_s = 1.0 / self.cam.rate_hz
             self.cam_bits = 8 * self.cam.bytes
             self.cam_rate_bps = float(getattr(self.model, "data_rate_mbps", 6.0)) * 1e6
@@ -147,8 +161,11 @@ class Channel:
             self._medium_topology = Topology.empty()
             self.cam_dropped_stale = 0
         self.link_state: CorrelatedLinkState | None = None
+        self._bg_link_state: CorrelatedLinkState | None = None  # pairs with a background station
         if config.link_state == "correlated" and isinstance(self.model, SnrRadioModel) and self.model.random_terms:
             self.link_state = CorrelatedLinkState(self.model, self._radio_rng)
+            if self.cam is not None:
+                self._bg_link_state = CorrelatedLinkState(self.model, self._bg_link_rng)
         self._topology = Topology.empty()
         self._slots: dict[int, simpy.Resource] = {}
         self._active: dict[int, _Transfer] = {}
@@ -220,7 +237,7 @@ class Channel:
                 raise ValueError("background_positions must have as many columns as positions")
             for k in sorted(set(keys) - self._bg_seen, key=str):
                 self._bg_seen.add(k)
-                if float(self._cam_rng.random()) < self.cam.penetration:
+                if self.equip_uniform(k) < self.cam.penetration:
                     self._bg_ids[k] = BACKGROUND_ID_BASE + len(self._bg_ids)
             for row, k in enumerate(keys):
                 nid = self._bg_ids.get(k)
@@ -233,8 +250,11 @@ class Channel:
             all_h = np.concatenate([h, np.full(len(bg_nodes), float(self.config.antenna_height_m))])
         else:
             all_nodes, all_pos, all_h = node_arr, pos, np.asarray(h)
+        medium_loss_fn = loss_fn
         if self.link_state is not None:
             self.link_state.retain(all_nodes)
+            self._bg_link_state.retain(all_nodes)
+            medium_loss_fn = self._medium_path_loss_db
         order = np.argsort(all_nodes, kind="stable")
         all_nodes, all_pos, all_h = all_nodes[order], all_pos[order], all_h[order]
         topo = self._topology
@@ -247,11 +267,37 @@ class Channel:
             topo = build_topology(all_nodes, all_pos, None, all_h, self.model, self._bg_topology_rng,
                                   (cam_frame_bits, cam_frame_bits))
         self._medium_topology = topo
-        self.medium.update(all_nodes, all_pos, all_h, topo, path_loss_db=loss_fn)
+        self.medium.update(all_nodes, all_pos, all_h, topo, path_loss_db=medium_loss_fn)
         for station in all_nodes.tolist():
             if station not in self._cam_live:
                 self._cam_live.add(station)
                 self._schedule_cam(station, float(self._cam_rng.random()) * self.cam_period_s)
+
+    def _medium_path_loss_db(self, u: np.ndarray, v: np.ndarray, links: radio_models.LinkBatch) -> np.ndarray:
+        """Correlated losses of the medium's pairs (u < v): CAV pairs from the graph's link state
+        (evaluated just before at the same positions: no draw), pairs with a background station
+        from a state and stream of their own, so that background CAMs never shift the draws of
+        the CAV graph."""
+        u = np.asarray(u, dtype=np.int64)
+        v = np.asarray(v, dtype=np.int64)
+        bg = v >= BACKGROUND_ID_BASE  # u < v: a pair with a background station has v in it
+        loss = np.empty(u.shape[0])
+        cav = ~bg
+        if cav.any():
+            loss[cav] = self.link_state.path_loss_db(u[cav], v[cav], _link_subset(links, cav))
+        if bg.any():
+            loss[bg] = self._bg_link_state.path_loss_db(u[bg], v[bg], _link_subset(links, bg))
+        return loss
+
+    def equip_uniform(self, key: Any) -> float:
+        """The uniform number in [0, 1) that decides whether background vehicle ``key`` is
+        equipped (equipped iff it is below ``channel.cam.penetration``): a function of the
+        channel's seed and the key only (a keyed hash of ``repr(key)``), not of the order in
+        which vehicles appear or of how many draws other streams made. So at every update the
+        vehicles equipped at p are a subset of those equipped at p' > p."""
+        digest = hashlib.blake2b(repr(key).encode(), digest_size=8,
+                                 key=self._equip_salt.to_bytes(8, "little")).digest()
+        return (int.from_bytes(digest, "little") >> 11) * 2.0**-53
 
     def _schedule_cam(self, station: int, delay: float) -> None:
         ev = self.env.timeout(delay)
@@ -635,6 +681,13 @@ def _two_streams(rng: np.random.Generator) -> tuple[np.random.Generator, np.rand
     except (AttributeError, TypeError, ValueError):  # a bit generator without a SeedSequence
         radio, loss = (np.random.default_rng(s) for s in rng.integers(0, 2**63, size=2).tolist())
     return radio, loss
+
+
+def _link_subset(links: radio_models.LinkBatch, mask: np.ndarray) -> radio_models.LinkBatch:
+    """The rows of ``links`` where ``mask`` is True (every per-link array cut alike)."""
+    cut = {f.name: (None if getattr(links, f.name) is None else getattr(links, f.name)[mask])
+           for f in dataclasses.fields(links)}
+    return radio_models.LinkBatch(**cut)
 
 
 def _node_id(value: Any, name: str) -> int:

@@ -240,6 +240,76 @@ def test_penetration_subsets_are_nested_and_keys_keep_their_draw():
     assert {k: v for k, v in later.items() if k in first} == first
 
 
+def test_penetration_subsets_stay_nested_with_vehicles_arriving_at_later_updates():
+    """Issue 18, defect 4. A continuous inflow (Merge): 8 new human vehicles at each of 13
+    updates, 104 in all, while CAM timers run between updates. At every update, every vehicle
+    equipped at p = 0.2 is equipped at p = 0.6 (and at 1.0), each vehicle's draw does not depend
+    on p or on when it arrived, and the counts are binomial."""
+    seen = {}
+    for p in (0.2, 0.6, 1.0):
+        env, ch = make(seed=11, cam={"penetration": p})
+        history = []
+        for step in range(13):
+            keys = [f"flow.{k}" for k in range(8 * (step + 1))]
+            xy = np.stack([np.arange(len(keys)) * 7.0, np.full(len(keys), 10.0)], axis=1)
+            ch.update([0, 1], line(2), background_ids=keys, background_positions=xy)
+            history.append(set(ch.background_stations))
+            env.run(until=env.now + 0.1)
+        seen[p] = history
+    for step in range(13):
+        assert seen[0.2][step] <= seen[0.6][step] <= seen[1.0][step], step
+    assert len(seen[1.0][-1]) == 104
+    for p in (0.2, 0.6):
+        n = len(seen[p][-1])
+        assert abs(n - 104 * p) <= 4 * math.sqrt(104 * p * (1 - p))
+    # one vehicle, one draw: arriving first or last, alone or among others, gives the same answer
+    _env, alone = make(seed=11, cam={"penetration": 0.6})
+    for key in sorted(seen[1.0][-1], reverse=True):
+        alone.update([0, 1], line(2), background_ids=[key], background_positions=np.array([[0.0, 10.0]]))
+    assert set(alone.background_stations) == seen[0.6][-1]
+
+
+def _cav_graphs_under_background_cams(cam, steps=30, seed=5):
+    """8 CAVs at different speeds on a 3-lane road among 24 human vehicles, TR 37.885 highway
+    with ``link_state: correlated``; the CAV graph (edges, PRRs) and the medium's received
+    powers between CAVs at each 0.1 s update."""
+    env = simpy.Environment()
+    config = ChannelConfig(radio="tr37885_highway", medium="csma", link_state="correlated", cam=cam)
+    ch = Channel(env, config, np.random.default_rng(seed))
+    rng = np.random.default_rng(0)
+    cav_x, cav_v = rng.uniform(0, 1500, 8), rng.uniform(20, 35, 8)
+    cav_y = rng.choice([0.0, 3.5, 7.0], 8)
+    hum_x, hum_v = rng.uniform(0, 1500, 24), rng.uniform(20, 35, 24)
+    hum_y = rng.choice([0.0, 3.5, 7.0], 24)
+    keys = [f"human{k}" for k in range(24)]
+    out = []
+    for step in range(steps):
+        t = 0.1 * step
+        topo = ch.update(list(range(8)), np.column_stack([cav_x + cav_v * t, cav_y]),
+                         background_ids=keys, background_positions=np.column_stack([hum_x + hum_v * t, hum_y]))
+        powers = [ch.medium.rx_power_dbm(a, b) for a in range(8) for b in range(8) if a != b]
+        out.append((topo.u.tolist(), topo.v.tolist(), topo.success_probability.tolist(), powers))
+        env.run(until=t + 0.1)
+    return out, ch
+
+
+def test_background_cams_leave_the_correlated_cav_graph_unchanged():
+    """Issue 18, defect 3. Pairs with an equipped human vehicle have their own link state and
+    stream: the CAV graph and the medium's CAV-to-CAV losses are those of a run without CAMs,
+    whatever the penetration."""
+    base, _ = _cav_graphs_under_background_cams({})
+    assert sum(len(u) for u, *_ in base) > 100  # the CAVs do form links
+    for p in (0.0, 0.5, 1.0):
+        graphs, ch = _cav_graphs_under_background_cams({"enabled": True, "penetration": p})
+        assert len(ch.background_stations) == {0.0: 0, 1.0: 24}.get(p, len(ch.background_stations))
+        if p == 0.5:
+            assert 0 < len(ch.background_stations) < 24
+        for step, (a, b) in enumerate(zip(base, graphs)):
+            assert a == b, (p, step)
+    # the pairs with a background station keep a correlated state of their own
+    assert len(ch._bg_link_state) > 0
+
+
 def test_equipped_human_vehicles_send_cams_and_load_the_medium():
     env, ch = make(seed=0, cam={"penetration": 1.0})
     keys = [f"h{k}" for k in range(8)]
