@@ -20,11 +20,13 @@ Model (as Veins ``Mac1609_4`` + ``Decider80211p`` and ns-3 WAVE, simplified wher
   ACK is sent: this stands for the NAV of nodes that decoded the frame and for EIFS at those that
   did not (EIFS = SIFS + ACK + AIFS after the frame, the same instant).
 - EDCA per (node, access category), the OCB parameter set (:data:`radio_models.ieee80211p.EDCA_OCB`):
-  a frame that arrives with no backoff pending while the medium has been idle for AIFS is sent at
-  once; otherwise the EDCAF counts down a backoff of uniform{0..CW} slots of 13 us, only while its
-  node senses the medium idle and only after AIFS = SIFS + AIFSN x slot of idle; the count is
-  frozen on busy and resumes after AIFS of idle. Every exchange is followed by a new backoff
-  (post-backoff). A unicast frame without ACK doubles CW (up to CWmax) and is retried up to
+  a frame that arrives with no backoff pending (none drawn yet, or the post-backoff has run out)
+  while the medium is idle is sent once the medium has been idle for AIFS; one that arrives with
+  no backoff pending while the medium is busy draws a backoff of uniform{0..CW} slots of 13 us; one
+  that arrives during a post-backoff waits for its remaining count. A backoff counts down only
+  while its node senses the medium idle and only after AIFS = SIFS + AIFSN x slot of idle; the
+  count is frozen on busy and resumes after AIFS of idle. Every exchange is followed by a new
+  backoff (post-backoff). A unicast frame without ACK doubles CW (up to CWmax) and is retried up to
   ``max_retries`` times; broadcast frames are sent once. Two EDCAFs of one node that expire
   together: the higher-priority access category transmits, the lower one suffers an internal
   collision (CW doubled, retry counted), whatever order SimPy runs their events in.
@@ -136,6 +138,7 @@ class _Edcaf:
     queue: deque = field(default_factory=deque)
     cw: int = 0
     backoff: int | None = None  # remaining slots; None: no backoff pending
+    drawn_at: float = -math.inf  # when the pending backoff was drawn
     count_from: float | None = None  # time the countdown (re)started; None: frozen
     version: int = 0
     expiry: float | None = None
@@ -295,9 +298,18 @@ class CsmaMedium:
         e = self._edcaf(f.sender, ac)
         e.queue.append(f)
         if len(e.queue) == 1 and not e.transmitting:
-            if e.backoff is None:
-                if self._is_busy(f.sender):
+            busy = self._is_busy(f.sender)
+            # No backoff pending: none drawn yet, or the post-backoff has run out (while the
+            # medium is busy a countdown is frozen, so its remaining count is exact). A frame
+            # that finds the medium busy then draws a backoff (IEEE 802.11 EDCA); one that finds
+            # it idle may go once the medium has been idle for AIFS. A post-backoff still
+            # counting is simply continued, and so is one drawn at this very instant (a frame
+            # queued as the previous exchange ends, e.g. a saturated source, was waiting for it).
+            ran_out = busy and e.count_from is None and e.backoff == 0 and e.drawn_at < self.env.now
+            if e.backoff is None or ran_out:
+                if busy:
                     e.backoff = self._draw(e.cw)
+                    e.drawn_at = self.env.now
                     # frozen until the next idle edge (count_from may still hold the time of the
                     # last one: _freeze skips an EDCAF with no backoff pending)
                     e.count_from = None
@@ -390,6 +402,7 @@ class CsmaMedium:
             else:
                 e.cw = min(2 * e.cw + 1, e.cw_max)
             e.backoff = self._draw(e.cw)
+            e.drawn_at = self.env.now
             e.count_from = None
             return
         self._transmit(e, e.queue[0])
@@ -539,6 +552,7 @@ class CsmaMedium:
                 e.cw = min(2 * e.cw + 1, e.cw_max)
                 self.retransmissions += 1
         e.backoff = self._draw(e.cw)  # post-backoff, or the retry's backoff
+        e.drawn_at = self.env.now
         e.count_from = None
         self._recompute_busy()
         if not self._is_busy(e.node):  # no idle edge comes (the node was idle already)

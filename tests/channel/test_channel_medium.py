@@ -274,6 +274,61 @@ def test_second_frame_waits_a_backoff_after_the_first():
     assert all(f.delivered for f in frames)
 
 
+def _first_attempt_after_a_busy_medium(seed, warm):
+    """Stations 0 and 1 send to 2; station 3 keeps the medium busy with a 1500-byte broadcast
+    from 10 ms on, and both 0 and 1 queue a frame (AC_BE) while it is on the air. ``warm``: 0 and
+    1 have each finished one exchange before (their post-backoffs ran out long ago); otherwise
+    their EDCAFs are fresh. Returns (the first attempts collided, the idle slots between the end
+    of the busy period + AIFS and the first of the two frames)."""
+    env, ch = make(seed=seed)
+    ch.update([0, 1, 2, 3], np.array([[0.0, 0.0], [10.0, 0.0], [20.0, 0.0], [30.0, 0.0]]))
+    medium = ch.medium
+    frames = {}
+
+    def traffic():
+        if warm:
+            medium.send(0, 2, 8 * 100, 6e6)
+            yield env.timeout(0.004)
+            medium.send(1, 2, 8 * 100, 6e6)
+        yield env.timeout(0.010 - env.now)
+        frames["busy"] = medium.send(3, -1, 8 * 1500, 6e6)
+        yield env.timeout(0.001)  # node 3 is on the air (1500 B: 2104 us)
+        frames[0] = medium.send(0, 2, 8 * 100, 6e6)
+        frames[1] = medium.send(1, 2, 8 * 100, 6e6)
+
+    env.process(traffic())
+    env.run(until=0.05)
+    assert frames[0].delivered and frames[1].delivered
+    busy_end = frames["busy"].first_tx_at + phy.ofdm_airtime_s(1500 + 38, 6e6)
+    first = min(frames[0].first_tx_at, frames[1].first_tx_at)
+    k = (first - busy_end - (SIFS + 6 * SLOT)) / SLOT  # AC_BE: AIFSN 6
+    assert abs(k - round(k)) < 1e-6
+    return frames[0].retries > 0 and frames[1].retries > 0, round(k)
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_a_frame_that_finds_the_medium_busy_draws_a_backoff(warm):
+    """Issue 18, defect 5. IEEE 802.11 EDCA: a frame that arrives while the medium is busy and
+    no backoff is pending draws uniform{0..CW} slots, also after a post-backoff that has run
+    out. Two such stations (CW 15) collide only when they draw the same count: 16 of the 256
+    pairs, p = 1/16 (12.5 of 200 trials, 4 sigma = 13.7). The first of the two frames starts
+    min(k0, k1) slots after AIFS: P(min = k) = (31 - 2k) / 256, mean 1240 / 256 = 4.84. The old
+    code sent both exactly AIFS after the busy period once they had sent a frame before: 200 of
+    200 collided, min 0."""
+    trials = 200
+    results = [_first_attempt_after_a_busy_medium(seed, warm) for seed in range(trials)]
+    collided = sum(hit for hit, _k in results)
+    p = 1 / 16
+    assert abs(collided - trials * p) <= 4 * math.sqrt(trials * p * (1 - p))
+    first = np.array([k for _hit, k in results])
+    pmf = np.array([(31 - 2 * k) / 256 for k in range(16)])
+    mean = float((np.arange(16) * pmf).sum())
+    sd = math.sqrt(float((np.arange(16) ** 2 * pmf).sum()) - mean**2)
+    assert mean == pytest.approx(1240 / 256)
+    assert first.min() >= 0 and first.max() <= 15
+    assert abs(first.mean() - mean) <= 4 * sd / math.sqrt(trials)
+
+
 @pytest.mark.parametrize("first", ["AC_BK", "AC_VI"])
 def test_internal_collision_is_won_by_the_higher_access_category(monkeypatch, first):
     """Node 0's AC_VI and AC_BK backoffs end in the same slot (AIFS 71 us + 6 slots = AIFS
