@@ -26,7 +26,9 @@ Model (as Veins ``Mac1609_4`` + ``Decider80211p`` and ns-3 WAVE, simplified wher
   that arrives during a post-backoff waits for its remaining count. A backoff counts down only
   while its node senses the medium idle and only after AIFS = SIFS + AIFSN x slot of idle; the
   count is frozen on busy and resumes after AIFS of idle. Every exchange is followed by a new
-  backoff (post-backoff). A unicast frame without ACK doubles CW (up to CWmax) and is retried up to
+  backoff (post-backoff). EDCAFs are kept per node id across updates: a node absent from an
+  update is frozen (it counts and sends nothing), and a node that (re)appears resumes after AIFS
+  from the update if it finds the medium idle, at the next idle edge if busy. A unicast frame without ACK doubles CW (up to CWmax) and is retried up to
   ``max_retries`` times; broadcast frames are sent once. Two EDCAFs of one node that expire
   together: the higher-priority access category transmits, the lower one suffers an internal
   collision (CW doubled, retry counted), whatever order SimPy runs their events in.
@@ -222,6 +224,8 @@ class CsmaMedium:
         now = self.env.now
         self._close_presence(now)
         old_busy = {int(n): bool(b) for n, b in zip(self._nodes.tolist(), self._busy.tolist())}
+        for gone in set(old_busy) - {int(v) for v in np.asarray(nodes).tolist()}:
+            self._freeze(gone, now)  # a node away from the medium counts nothing down
         n = len(nodes)
         self._nodes = np.asarray(nodes, dtype=np.int64)
         self._idx = {int(v): i for i, v in enumerate(self._nodes.tolist())}
@@ -256,6 +260,7 @@ class CsmaMedium:
         self._hears = P >= self.cs_mw
         self._busy_cache: dict[tuple[tuple[int, ...], tuple[int, ...]], np.ndarray] = {}
         self._busy = np.array([old_busy.get(int(v), False) for v in self._nodes.tolist()], dtype=bool)
+        arrived = [int(v) for v in self._nodes.tolist() if int(v) not in old_busy]
         for v in self._nodes.tolist():
             self._idle_since.setdefault(int(v), now)
             self._presence_from.setdefault(int(v), now)
@@ -264,6 +269,12 @@ class CsmaMedium:
             if gone in self._busy_from:
                 self._busy_time[gone] = self._busy_time.get(gone, 0.0) + now - self._busy_from.pop(gone)
         self._recompute_busy()
+        # A node that (re)appears had no medium to sense: _recompute_busy froze it if it finds
+        # the medium busy; if idle, its EDCAFs (kept per node id, e.g. of a reused agent slot,
+        # frozen when the vehicle left) resume after AIFS of idle from now.
+        for v in arrived:
+            if not self._busy[self._idx[v]]:
+                self._resume(v, now)
 
     def rx_power_dbm(self, sender: int, receiver: int) -> float:
         """Received power at ``receiver`` of a frame of ``sender`` (-inf where none)."""

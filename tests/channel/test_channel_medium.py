@@ -329,6 +329,74 @@ def test_a_frame_that_finds_the_medium_busy_draws_a_backoff(warm):
     assert abs(first.mean() - mean) <= 4 * sd / math.sqrt(trials)
 
 
+def _reused_slot(keep_frame):
+    """Node 2 broadcasts 2000 bytes from AIFS(VO) = 58 us to 2786 us. At 1 ms node 0 queues a
+    frame to 1 (AC_BK): the medium is busy, it draws a backoff, frozen. At 1.5 ms node 0 leaves
+    (``keep_frame`` False: the frame is dropped, as a broken transfer's); at 10 ms the slot is
+    reused (node 0 is back, the medium idle since 2786 us). Nothing else is sent."""
+    env, ch = make(seed=3)
+    xy = np.array([[0.0, 0.0], [50.0, 0.0], [25.0, 0.0]])
+    ch.update([0, 1, 2], xy)
+    medium = ch.medium
+    frames = {"busy": medium.send(2, -1, 8 * 2000, 6e6, ac="AC_VO")}
+
+    def traffic():
+        yield env.timeout(0.001)
+        frames["first"] = medium.send(0, 1, 8 * 100, 6e6, ac="AC_BK")
+        yield env.timeout(0.0005)
+        ch.update([1, 2], xy[1:])
+        if not keep_frame:
+            medium.abort(frames["first"])
+        yield env.timeout(0.0085)
+        ch.update([0, 1, 2], xy)
+        if not keep_frame:
+            yield env.timeout(0.002)
+            frames["second"] = medium.send(0, 1, 8 * 100, 6e6, ac="AC_BK")
+
+    env.process(traffic())
+    env.run(until=1.0)
+    return frames
+
+
+def test_a_reused_slot_resumes_the_backoff_frozen_when_its_vehicle_left():
+    """Issue 18, defect 6. The returning node senses an idle medium: its EDCAF resumes after
+    AIFS(BK) = 149 us from its return. Kept frame: it goes at 10 ms + 149 us + k slots, k its
+    remaining backoff in 0..15. New frame at 12 ms: the backoff has run out (by 10.344 ms) and
+    the medium is idle, so it goes at once, 12 ms. The old code left the EDCAF frozen: neither
+    frame was sent within the second (only another station's transmission would release it)."""
+    kept = _reused_slot(keep_frame=True)["first"]
+    assert kept.first_tx_at is not None and kept.delivered
+    k = (kept.first_tx_at - (0.010 + SIFS + 9 * SLOT)) / SLOT
+    assert abs(k - round(k)) < 1e-6 and 0 <= round(k) <= 15
+    frames = _reused_slot(keep_frame=False)
+    assert frames["first"].first_tx_at is None  # dropped while it waited
+    assert frames["second"].first_tx_at == pytest.approx(0.012, abs=1e-12) and frames["second"].delivered
+
+
+def test_a_node_away_from_the_medium_does_not_transmit():
+    """A node that leaves while counting down an idle backoff is frozen: nothing is sent from
+    outside the medium; back, it finishes the count after AIFS."""
+    env, ch = make(seed=5)
+    xy = np.array([[0.0, 0.0], [50.0, 0.0]])
+    ch.update([0, 1], xy)
+    first = ch.medium.send(0, 1, 8 * 100, 6e6, ac="AC_BK")  # alone: goes at AIFS = 149 us
+    second = ch.medium.send(0, 1, 8 * 100, 6e6, ac="AC_BK")  # after the exchange and a backoff
+
+    def away():
+        end = SIFS + 9 * SLOT + phy.ofdm_airtime_s(138, 6e6) + SIFS + T_ACK  # first exchange ends
+        yield env.timeout(end + 1e-6)
+        ch.update([1], xy[1:])
+        yield env.timeout(0.05)
+        ch.update([0, 1], xy)
+
+    env.process(away())
+    env.run(until=1.0)
+    assert first.delivered and second.delivered
+    back = SIFS + 9 * SLOT + phy.ofdm_airtime_s(138, 6e6) + SIFS + T_ACK + 1e-6 + 0.05
+    assert second.first_tx_at >= back + SIFS + 9 * SLOT - 1e-12
+    assert second.first_tx_at <= back + SIFS + 9 * SLOT + 15 * SLOT + 1e-12
+
+
 @pytest.mark.parametrize("first", ["AC_BK", "AC_VI"])
 def test_internal_collision_is_won_by_the_higher_access_category(monkeypatch, first):
     """Node 0's AC_VI and AC_BK backoffs end in the same slot (AIFS 71 us + 6 slots = AIFS
