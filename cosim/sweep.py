@@ -154,7 +154,16 @@ def _short_keys(keys: list[str]) -> dict[str, str]:
 
 
 def member_name(params: dict[str, Any], short: dict[str, str]) -> str:
-    """A filesystem-safe directory name from a member's parameters, e.g. ``interval=8__seed=0``."""
+    """A filesystem-safe directory name from a member's parameters, e.g. ``interval=8__seed=0``.
+
+    Values are sanitised, never trusted: a path value gives its file stem, every character but
+    ASCII letters, digits, ``.``, ``+`` and ``-`` becomes ``_``, leading and trailing ``.`` and
+    ``_`` are stripped (an empty result is ``x``), and a name longer than ``MAX_NAME``
+    characters is cut and ends in a hash of the whole. So ``../../x``, ``/tmp/x`` or ``.hidden``
+    give ``x``, ``x`` and ``hidden``: the name is always one plain path component inside the
+    sweep directory (:func:`load_sweep` checks it once more). Two members whose names meet are
+    refused.
+    """
     if not params:
         return "default"
     name = "__".join(f"{_slug(short[k])}={_slug(v)}" for k, v in params.items())
@@ -162,6 +171,13 @@ def member_name(params: dict[str, Any], short: dict[str, str]) -> str:
         digest = hashlib.sha256(name.encode()).hexdigest()[:10]
         name = f"{name[:MAX_NAME - 12]}__{digest}"
     return name
+
+
+def _one_component(name: str) -> bool:
+    """Whether ``name`` is one plain path component: no separator, not hidden, ``.`` or ``..``,
+    printable, at most ``MAX_NAME`` characters."""
+    return (bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
+            and name.isprintable() and len(name) <= MAX_NAME)
 
 
 def _as_list(value: Any, where: str) -> list:
@@ -180,6 +196,8 @@ def load_sweep(path: str | Path, extra: list[str] | None = None) -> Sweep:
     """Read a sweep file and expand its members (not yet validated: see :func:`validate`).
     ``extra``: ``KEY=VALUE`` overrides from the command line, added to the file's ``set``."""
     from cosim.config.loader import ConfigError, parse_override, read_yaml
+    from cosim.config.names import ALLOWED as NAME_ALLOWED
+    from cosim.config.names import name_problem
 
     path = Path(path)
     try:
@@ -245,6 +263,10 @@ def load_sweep(path: str | Path, extra: list[str] | None = None) -> Sweep:
     if repeated:
         raise SweepError([f"{path}: key(s) {', '.join(repeated)} given more than once (set, grid, zip, seeds)"])
 
+    if data.get("name") is not None:  # a label (progress bar, messages), held to the scenario rule
+        problem = name_problem(str(data["name"]))
+        if problem:
+            raise SweepError([f"{path}: name: {problem}; must be {NAME_ALLOWED} (got {data['name']!r})"])
     name = str(data.get("name") or path.stem)
     sweep = Sweep(path=path, base=base, name=name, fixed=fixed, keys=keys)
     short = _short_keys(keys)
@@ -256,6 +278,9 @@ def load_sweep(path: str | Path, extra: list[str] | None = None) -> Sweep:
             params.update(choice)
         params = {k: params[k] for k in keys}
         mname = member_name(params, short)
+        if not _one_component(mname):  # not reached (member_name sanitises): the last guard
+            raise SweepError([f"{path}: member {params}: its directory name {mname!r} is not one plain "
+                              "path component inside the sweep directory; change the values"])
         if mname in seen:
             raise SweepError([f"{path}: members {seen[mname]} and {params} get the same directory name "
                               f"{mname!r}; make their values differ in letters or digits"])
@@ -607,6 +632,13 @@ def cli(args) -> int:
         return _fail(exc.lines)
     if args.out is not None and not args.out.strip():
         return _fail(["--out: empty path; give a sweep directory, e.g. --out runs/x"])
+    if args.out is None:
+        from cosim.config.names import name_problem
+
+        problem = name_problem(args.sweep.stem)
+        if problem:  # e.g. a file named '...yaml': runs/.. is not inside runs/
+            return _fail([f"{args.sweep}: the default sweep directory runs/<file stem> needs a plain file "
+                          f"stem, and {args.sweep.stem!r} {problem}; rename the file or give --out DIR"])
     out = Path(args.out) if args.out is not None else Path("runs") / args.sweep.stem
     if args.dry_run:
         merge_index(sweep, out)

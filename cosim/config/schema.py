@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from cosim.channel.config import ChannelConfig
 from cosim.config.comm import CommConfig
+from cosim.config.names import check_name
 from learners import SACConfig
 from pydantic import (
     AfterValidator,
@@ -229,7 +230,8 @@ class TrainConfig(StrictModel):
 class ScenarioConfig(StrictModel):
     """A complete scenario: network, traffic, agents, learner and run settings."""
 
-    name: str = Field("scenario", min_length=1)
+    # the default run directory is runs/<name>: a plain directory name only (cosim/config/names.py)
+    name: Annotated[str, AfterValidator(check_name)] = Field("scenario", min_length=1)
     seed: int = Field(0, ge=0, description="Run seed; every random stream derives from it.")
     learner: str = Field(
         "sac", description="What drives the CAVs: 'sac' (multi-agent SAC, one learner per agent "
