@@ -29,6 +29,10 @@ class ConfigError(Exception):
         self.lines = lines
 
 
+class _NotYaml(ConfigError):
+    """The text does not parse as YAML (a ``--set`` value falls back to the plain string)."""
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Split ``a.b.c=value`` into a key path and a YAML-parsed value (``1`` -> int, ``[1,2]`` -> list)."""
     key, sep, raw = text.partition("=")
@@ -38,11 +42,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not raw.strip():
         return path, None
     try:
-        value = parse_yaml(raw, f"--set {text}")
-    except ConfigError as exc:
-        if "YAML" not in exc.lines[0]:
-            raise  # too deep, too large: not a plain string either
-        value = raw
+        value = parse_yaml(raw, f"--set {text}", tuple(path))
+    except _NotYaml:
+        value = raw  # not YAML: the text itself (too deep, too large, duplicate keys are errors)
     return path, value
 
 
@@ -126,17 +128,89 @@ def _check_yaml_graph(root: yaml.Node, where: str) -> None:
                 stack.append((child, depth + 1, False))
 
 
-def parse_yaml(text: str, where: str) -> Any:
+def _key_path(path: tuple) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _places(marks: list[yaml.Mark]) -> str:
+    """Where a key stands: its lines, or the columns of one line (a ``--set`` value)."""
+    def both(items: list[str]) -> str:
+        return ", ".join(items[:-1]) + " and " + items[-1]
+
+    lines = [m.line + 1 for m in marks]
+    if len(set(lines)) == len(lines):
+        return f"lines {both([str(n) for n in lines])}"
+    if len(set(lines)) == 1:
+        return f"line {lines[0]}, columns {both([str(m.column + 1) for m in marks])}"
+    return both([f"line {m.line + 1} column {m.column + 1}" for m in marks])
+
+
+def _check_duplicate_keys(root: yaml.Node, where: str, at: tuple = ()) -> None:
+    """Refuse a mapping that gives one key more than once.
+
+    YAML requires unique keys, yet PyYAML keeps the last value silently: with ``env:`` twice
+    the first section's values would vanish. Keys are compared as Python compares the loaded
+    keys (``1`` and ``1.0`` are one key), so anything the loaded dict would merge is found.
+    Merge keys (``<<: *anchor``) are left alone: overriding merged values is what they are for.
+    One line per repeated key, naming its path (below ``at``, where the document sits) and
+    every place it is given.
+    """
+    constructor = yaml.SafeLoader("")
+    problems: list[tuple[tuple[int, int], str]] = []
+    seen_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, tuple]] = [(root, tuple(at))]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen_nodes:  # an alias: checked where it was defined
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack += [(child, path + (i,)) for i, child in reversed(list(enumerate(node.value)))]
+            continue
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        marks: dict[Any, list[yaml.Mark]] = {}
+        names: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = constructor.construct_object(key_node)
+                try:
+                    marks.setdefault(key, []).append(key_node.start_mark)
+                    names.setdefault(key, key)
+                except TypeError:  # unhashable: the loader reports it
+                    pass
+            else:
+                key = None
+            stack.append((value_node, path + (str(key) if key is not None else "?",)))
+        for key, places in marks.items():
+            if len(places) > 1:
+                times = "twice" if len(places) == 2 else f"{len(places)} times"
+                problems.append(((places[0].line, places[0].column),
+                                 f"{where}: {_key_path(path + (str(names[key]),))}: key given {times} "
+                                 f"({_places(places)}); keys must be unique in YAML (the last one would "
+                                 "silently replace the others): merge them into one"))
+    if problems:
+        raise ConfigError([text for _, text in sorted(problems)])
+
+
+def parse_yaml(text: str, where: str, at: tuple = ()) -> Any:
     """One YAML document from ``text`` (safe tags only), or a ConfigError naming ``where``.
 
     Guards against what ``yaml.safe_load`` alone does not: deep nesting (RecursionError),
-    alias bombs and recursive aliases (exponential or endless expansion downstream).
+    alias bombs and recursive aliases (exponential or endless expansion downstream), and keys
+    given twice in one mapping (silently merged, the last one winning; ``at`` is the key path
+    of the document, named in that message). Text that is not YAML at all raises the subclass
+    ``_NotYaml``.
     """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is None:
             return None
         _check_yaml_graph(node, where)
+        _check_duplicate_keys(node, where, at)
         return yaml.safe_load(text)
     except ConfigError:
         raise
@@ -144,11 +218,11 @@ def parse_yaml(text: str, where: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError([f"{where}: not valid YAML{at}: {problem}"]) from None
+        raise _NotYaml([f"{where}: not valid YAML{at}: {problem}"]) from None
     except RecursionError:
         raise ConfigError([f"{where}: nested too deeply to read (at most {MAX_YAML_DEPTH} levels)"]) from None
     except (ValueError, OverflowError, TypeError) as exc:  # e.g. a timestamp like 2020-13-45
-        raise ConfigError([f"{where}: not valid YAML: {exc}"]) from None
+        raise _NotYaml([f"{where}: not valid YAML: {exc}"]) from None
 
 
 def read_yaml(path: Path) -> dict:
