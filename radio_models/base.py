@@ -15,6 +15,10 @@ same seed gives the same outcome.
 To write your own model, subclass :class:`RadioModel`, give ``__init__`` keyword parameters
 (validate them; the helpers in ``radio_models._validation`` raise errors that name the
 parameter), and implement :attr:`RadioModel.max_range_m` and :meth:`RadioModel._evaluate`.
+Raise :class:`~radio_models.errors.RadioParameterError` for a bad parameter: ``create`` then
+sets that parameter aside and creates the model again, so a config with several bad
+parameters gets one message for each (any other exception stops at the first). Reading
+``max_range_m`` must not raise; a plug-in whose property raises is refused, naming it.
 Select it with ``create("my_pkg.my_module:MyModel", params)`` or register it under a name
 through the entry-point group ``cosim.radio_models``.
 """

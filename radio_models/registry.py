@@ -13,9 +13,10 @@
 - Any importable class can be named directly as ``"package.module:Class"``.
 
 The class is called with the parameters as keyword arguments. Unknown parameter names are
-rejected before the call, with the list of accepted ones. The instance must provide
-``evaluate(links, rng, packet_bits)`` and ``max_range_m`` (subclassing
-:class:`radio_models.base.RadioModel` gives both).
+rejected before the call, with the list of accepted ones; every bad parameter is reported at
+once (:class:`RadioParameterErrors`), not only the first one the model's ``__init__`` checks.
+The instance must provide ``evaluate(links, rng, packet_bits)`` and ``max_range_m``
+(subclassing :class:`radio_models.base.RadioModel` gives both).
 
 A model from outside this package is never trusted: any exception while importing, creating
 or evaluating it becomes a :class:`~radio_models.errors.RadioModelError` naming the model, and
@@ -47,6 +48,7 @@ __all__ = [
     "create",
     "accepted_parameters",
     "check_quality",
+    "RadioParameterErrors",
 ]
 
 ENTRY_POINT_GROUP = "cosim.radio_models"
@@ -173,49 +175,117 @@ def create(name_or_path: str | type, params: Mapping[str, Any] | None = None) ->
     """Instantiate a radio model by registered name, entry-point name or ``package.module:Class``.
 
     Raises :class:`~radio_models.errors.UnknownRadioModelError` (lists the available names),
-    :class:`~radio_models.errors.RadioModelLoadError` or
-    :class:`~radio_models.errors.RadioParameterError` (names the parameter and what is allowed);
-    all are ``ValueError`` subclasses.
+    :class:`~radio_models.errors.RadioModelLoadError` (the model cannot be imported or created,
+    or a plug-in's ``evaluate`` or ``max_range_m`` is missing, raises or is not a number >= 0) or
+    :class:`RadioParameterErrors` (every bad parameter at once: unknown names, missing ones,
+    bad values, each naming the parameter and what is allowed); all are ``ValueError``
+    subclasses, so a config layer reports them as mistakes in the input.
     """
     cls = resolve(name_or_path)
     label = _model_label(name_or_path, cls)
     params = dict(params or {})
-    for key in params:
+    problems: list[RadioParameterError] = []
+    for key in list(params):
         if not isinstance(key, str):
-            raise RadioParameterError(label, str(key), "a string parameter name", key)
+            problems.append(RadioParameterError(label, str(key), "a string parameter name", key))
+            del params[key]
     names, required, open_ended = accepted_parameters(cls)
     if not open_ended:
-        for key in params:
+        accepted = "one of the accepted parameters: " + (", ".join(names) or "(none)")
+        for key in list(params):
             if key not in names:
-                raise RadioParameterError(
-                    label, key, "one of the accepted parameters: " + (", ".join(names) or "(none)"), given=False
-                )
-    for key in required:
-        if key not in params:
-            raise RadioParameterError(label, key, "given (it has no default)", given=False)
-    try:
-        model = cls(**params)
-    except RadioModelError:
-        raise
-    except (TypeError, ValueError) as exc:
-        raise RadioModelLoadError(f"radio model {label!r}: cannot be created with {params!r}: {exc}") from exc
-    except Exception as exc:  # noqa: BLE001 - a plug-in's __init__ may raise anything
-        raise RadioModelLoadError(
-            f"radio model {label!r}: failed while being created with {params!r}: {type(exc).__name__}: {exc}") from exc
-    if not callable(getattr(model, "evaluate", None)) or not hasattr(model, "max_range_m"):
+                problems.append(RadioParameterError(label, key, accepted, given=False))
+                del params[key]
+    missing = [key for key in required if key not in params]
+    problems += [RadioParameterError(label, key, "given (it has no default)", given=False) for key in missing]
+    model = None if missing else _instantiate(cls, label, params, required, problems)
+    if problems or model is None:
+        raise RadioParameterErrors(label, problems)
+    evaluate = _read(model, "evaluate", label)
+    max_range_m = _read(model, "max_range_m", label)
+    if not callable(evaluate) or max_range_m is _MISSING:
         raise RadioModelLoadError(
             f"radio model {label!r} ({cls.__module__}.{cls.__qualname__}) must provide evaluate(links, rng, "
             "packet_bits) and max_range_m; subclass radio_models.RadioModel"
         )
     try:
-        max_range = float(model.max_range_m)
+        max_range = float(max_range_m)
     except Exception as exc:  # noqa: BLE001
-        raise RadioModelLoadError(f"radio model {label!r}: max_range_m is not a number: {exc}") from exc
+        raise RadioModelLoadError(f"radio model {label!r}: max_range_m is not a number: "
+                                  f"{type(exc).__name__}: {exc}") from exc
     if not max_range >= 0:
         raise RadioModelLoadError(f"radio model {label!r}: max_range_m must be >= 0; got {max_range!r}")
     if not (cls.__module__ or "").startswith(__package__ + "."):
         _guard_evaluate(model, label)
     return model
+
+
+_MISSING = object()
+
+
+def _read(model: Any, attribute: str, label: str) -> Any:
+    """``model.attribute`` (``_MISSING`` when absent), or a :class:`RadioModelLoadError` naming
+    the model when reading it raises: a plug-in's property may raise anything, and that is a
+    plug-in that fails like any other, not an internal error."""
+    try:
+        return getattr(model, attribute)
+    except AttributeError:
+        return _MISSING
+    except Exception as exc:  # noqa: BLE001 - a plug-in's property may raise anything
+        raise RadioModelLoadError(f"radio model {label!r}: reading {attribute} failed: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+
+
+class RadioParameterErrors(RadioParameterError):
+    """Every bad parameter of one model at once (a :class:`RadioParameterError` whose
+    attributes are those of the first problem).
+
+    ``errors`` holds one :class:`RadioParameterError` per problem; ``problems`` pairs each
+    parameter with its message, which the config loader turns into one line per parameter.
+    The message itself is one line (problems joined by ``; also ``).
+    """
+
+    def __init__(self, model: str, errors: list[RadioParameterError]):
+        first = errors[0]
+        ValueError.__init__(self, "; also ".join(
+            [str(first)] + [str(e).removeprefix(f"radio model {model!r}: ") for e in errors[1:]]))
+        self.model, self.parameter, self.allowed, self.value = model, first.parameter, first.allowed, first.value
+        self.errors = list(errors)
+        self.problems = [(e.parameter, str(e)) for e in errors]
+
+
+def _instantiate(cls: type, label: str, params: dict[str, Any], required: list[str],
+                 problems: list[RadioParameterError]) -> Any:
+    """``cls(**params)``, or None with every bad parameter appended to ``problems``.
+
+    A model checks its parameters in ``__init__`` and stops at the first bad one. To report
+    them all, a parameter named by a :class:`RadioParameterError` is set aside (it falls back to
+    its default) and the model is created again, until it is created or an error names no
+    parameter that can be set aside (one it was not given, or one without a default). Any other
+    failure becomes a :class:`RadioModelLoadError` naming the model.
+    """
+    params = dict(params)
+    while True:
+        try:
+            return cls(**params)
+        except RadioParameterError as exc:
+            problems.append(exc)
+            if exc.parameter not in params or exc.parameter in required:
+                return None
+            del params[exc.parameter]
+        except RadioModelError as exc:
+            if problems:  # a follow-up of a parameter set aside: the first problems say enough
+                return None
+            raise
+        except (TypeError, ValueError) as exc:
+            if problems:
+                return None
+            raise RadioModelLoadError(f"radio model {label!r}: cannot be created with {params!r}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - a plug-in's __init__ may raise anything
+            if problems:
+                return None
+            raise RadioModelLoadError(f"radio model {label!r}: failed while being created with {params!r}: "
+                                      f"{type(exc).__name__}: {exc}") from exc
 
 
 def check_quality(label: str, quality: Any, n_links: int, packet_bits: Any) -> LinkQuality:

@@ -460,6 +460,23 @@ def _source(key: str, path: Path, origin: dict[str, str]) -> str:
     return source
 
 
+def _problems(cause: BaseException | None) -> list[tuple[str, str]] | None:
+    """The (key, message) pairs of an error that found several problems in one section.
+
+    The error is the validator's ``ValueError`` itself, or the one it was raised while
+    handling (``learners.SACConfig``'s check and ``radio_models.create`` attach ``problems``;
+    the channel's radio validator re-raises the latter as a plain ``ValueError``).
+    """
+    for _ in range(4):
+        if cause is None:
+            return None
+        problems = getattr(cause, "problems", None)
+        if problems:
+            return list(problems)
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def format_validation_error(exc: ValidationError, path: Path, origin: dict[str, str],
                             skip: set[tuple] | None = None) -> list[str]:
     """One line per problem: where it came from (file or --set), the key, what is allowed.
@@ -472,8 +489,7 @@ def format_validation_error(exc: ValidationError, path: Path, origin: dict[str, 
         loc = tuple(error["loc"])
         if skip and any(loc[: len(s)] == s for s in skip):
             continue
-        cause = (error.get("ctx") or {}).get("error")
-        problems = getattr(cause, "problems", None)
+        problems = _problems((error.get("ctx") or {}).get("error"))
         if error["type"] == "value_error" and problems:
             for name, text in problems:
                 if skip and loc + (name,) in skip:

@@ -166,3 +166,54 @@ def test_bad_command_line_numbers(cli, tmp_path, argv, expected):
         (tmp_path / "run" / "config.yaml").write_text("name: x\n")
         result = cli("eval", str(tmp_path / "run"), *rest)
     assert result.rc == 2 and expected in result.err, result.err
+
+
+RADIO_PARAMS = {
+    # case: (channel.radio value, every parameter that must be named)
+    "unit_disk_two": ("{model: unit_disk, params: {range_m: -1, prr: 2}}", ["range_m", "prr"]),
+    "unit_disk_three": ("{model: unit_disk, params: {range_m: .nan, prr: -0.5, data_rate_mbps: 0}}",
+                        ["range_m", "prr", "data_rate_mbps"]),
+    "unknown_and_bad": ("{model: unit_disk, params: {rangee: 90, prr: 2, speed: 1}}", ["rangee", "prr", "speed"]),
+    "log_distance": ("{model: log_distance, params: {exponent: -2, shadowing_sigma_db: -1, tx_power_dbm: .inf}}",
+                     ["exponent", "shadowing_sigma_db", "tx_power_dbm"]),
+    "nakagami": ("{model: nakagami, params: {mm: 3, max_range_m: -5, cutoff_probability: 2}}",
+                 ["mm", "max_range_m", "cutoff_probability"]),
+    "tr37885_highway": ("{model: tr37885_highway, params: {truck_fraction: 2, tx_power_dbm: abc}}",
+                        ["truck_fraction", "tx_power_dbm"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RADIO_PARAMS))
+def test_every_bad_radio_parameter_is_reported(cli, case):
+    """One line per bad parameter of the radio model (not only the first the model checks),
+    each naming the --set, the parameter's key and what is allowed."""
+    value, params = RADIO_PARAMS[case]
+    result = cli(*args_for("validate", FIGURE8, f"channel.radio={value}"))
+    assert result.rc == 2, result.text
+    errors = [line for line in result.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == len(params), result.err
+    prefix = f"error: --set channel.radio={value}: channel.radio.params."
+    assert all(line.startswith(prefix) for line in errors), result.err
+    named = {line[len(prefix):].split(":")[0]: line for line in errors}
+    assert sorted(named) == sorted(params), result.err
+    for param, line in named.items():
+        assert f"parameter '{param}' must be" in line, line
+
+
+def test_every_bad_radio_parameter_in_the_file_and_the_sets(cli, tmp_path):
+    """Each line names where its parameter was given: the file or its own --set."""
+    scenario = tmp_path / "bad.yaml"
+    text = FIGURE8.read_text().replace("{range_m: 90, prr: 1.0}", "{range_m: -90, prr: 1.0}")
+    scenario.write_text(text.replace("networks/", f"{SCENARIOS}/networks/"))
+    result = cli(*args_for("validate", scenario, "channel.radio.params.prr=1.5",
+                           "channel.radio.params.data_rate_mbps=-6"))
+    assert result.rc == 2, result.text
+    errors = sorted(line for line in result.err.splitlines() if line.startswith("error:"))
+    assert errors == sorted([
+        f"error: {scenario}: channel.radio.params.range_m: radio model 'unit_disk': parameter 'range_m' must be "
+        "a finite number > 0; got -90",
+        "error: --set channel.radio.params.prr=1.5: channel.radio.params.prr: radio model 'unit_disk': "
+        "parameter 'prr' must be a finite number in [0, 1]; got 1.5",
+        "error: --set channel.radio.params.data_rate_mbps=-6: channel.radio.params.data_rate_mbps: radio model "
+        "'unit_disk': parameter 'data_rate_mbps' must be a finite number > 0; got -6",
+    ]), result.err

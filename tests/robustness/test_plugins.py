@@ -38,8 +38,17 @@ MODELS = {
     "init_raises_runtime": ("class Model(Base):\n    def __init__(self):\n        raise RuntimeError('no licence')",
                             "no licence"),
     "init_raises_key": ("class Model(Base):\n    def __init__(self):\n        {}['x']", "KeyError"),
-    "max_range_raises": ("class Model(Base):\n    @property\n    def max_range_m(self):\n        raise OSError('x')",
-                         "max_range_m"),
+    # a property that raises (Base.__init__ would fail setting it: these have their own __init__)
+    "max_range_raises": ("class Model(Base):\n    def __init__(self): pass\n    @property\n"
+                         "    def max_range_m(self):\n        raise OSError('disk gone')", "max_range_m failed: OSError"),
+    "max_range_raises_runtime": ("class Model(Base):\n    def __init__(self): pass\n    @property\n"
+                                 "    def max_range_m(self):\n        raise RuntimeError('no range yet')",
+                                 "max_range_m failed: RuntimeError: no range yet"),
+    "max_range_raises_in_plain_class": ("class Model:\n    def evaluate(self, links, rng, packet_bits): pass\n"
+                                        "    @property\n    def max_range_m(self):\n        raise KeyError('r')",
+                                        "max_range_m failed: KeyError"),
+    "evaluate_property_raises": ("class Model(Base):\n    @property\n    def evaluate(self):\n"
+                                 "        raise RuntimeError('lazy import failed')", "evaluate failed: RuntimeError"),
     "max_range_nan": ("class Model(Base):\n    max_range_m = float('nan')\n    def __init__(self): pass",
                       "max_range_m"),
     "max_range_negative": ("class Model(Base):\n    max_range_m = -1.0\n    def __init__(self): pass", "max_range_m"),
