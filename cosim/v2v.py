@@ -20,7 +20,12 @@ from cosim.contracts import EpochContext, Hook
 
 
 class ChannelHook(Hook):
-    """Creates ``ctx.channel`` and refreshes its link graph after each traffic step."""
+    """Creates ``ctx.channel`` and refreshes its link graph after each traffic step.
+
+    ``v2v_mean_links`` / ``v2v_mean_degree`` average the graphs after the epoch's traffic steps
+    (one sample per step, as the other per-step means of the row); the graph of the reset state,
+    built when the epoch begins so that the first actions see one, is not a sample.
+    """
 
     def __init__(self) -> None:
         self.degree_sum = 0.0
@@ -30,10 +35,18 @@ class ChannelHook(Hook):
     def begin_epoch(self, ctx: EpochContext) -> None:
         cfg = ctx.config
         ctx.channel = Channel(ctx.env, cfg.channel, ctx.rng("channel"))
+        self._update(ctx)  # the reset state's graph: not a sample of the per-step means
         self.degree_sum, self.links_sum, self.updates = 0.0, 0, 0
-        self.after_traffic_step(ctx)
 
     def after_traffic_step(self, ctx: EpochContext) -> None:
+        nodes, topology = self._update(ctx)
+        links = len(topology.u)
+        self.links_sum += links
+        self.degree_sum += 2.0 * links / len(nodes) if len(nodes) else 0.0
+        self.updates += 1
+
+    def _update(self, ctx: EpochContext):
+        """Feed the channel the current positions; returns (nodes, the new topology)."""
         slots = ctx.state.slots
         nodes = np.flatnonzero(slots.active)
         if ctx.channel.cam is not None:
@@ -42,15 +55,14 @@ class ChannelHook(Hook):
                                           background_ids=ids, background_positions=xy)
         else:
             topology = ctx.channel.update(nodes, slots.xy[nodes], slots.speed[nodes])
-        links = len(topology.u)
-        self.links_sum += links
-        self.degree_sum += 2.0 * links / len(nodes) if len(nodes) else 0.0
-        self.updates += 1
+        return nodes, topology
 
     def end_epoch(self, ctx: EpochContext) -> dict[str, float]:
         ctx.channel.close()
-        n = max(self.updates, 1)
-        return {"v2v_mean_links": self.links_sum / n, "v2v_mean_degree": self.degree_sum / n,
+        n = self.updates
+        nan = float("nan")
+        return {"v2v_mean_links": self.links_sum / n if n else nan,
+                "v2v_mean_degree": self.degree_sum / n if n else nan,
                 **ctx.channel.metrics()}
 
 
