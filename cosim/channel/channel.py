@@ -20,6 +20,13 @@ Time model (docs/design.md, "The V2V channel"):
 - ``ideal`` mode: zero time, no loss, but the pair must be neighbours at request time.
 - :meth:`Channel.close` (end of an epoch) cancels what is in flight and records it.
 
+Accounting of frames (``channel_*`` columns, ``TransferResult.packets_*``): a frame is counted
+when its attempt ends (delivered or lost). ``independent``: a frame cut short by a break or a
+timeout counts then, as sent and lost; ``csma``: the frame stays on the air and counts when it
+ends (the transfer has already failed). Either medium: a frame still on the air when its
+transfer is cancelled (:meth:`Channel.close` at the epoch end) is not counted, nor are frames
+still queued.
+
 Randomness: two streams spawned from the given Generator, one for the radio model (the graph)
 and one for packet losses, so the sequence of graphs does not depend on the traffic of
 transfers. Every packet draws one uniform number, whatever its probability.
@@ -582,9 +589,12 @@ class Channel:
             airtime += self.config.per_packet_overhead_s
             try:
                 yield from self._wait(rec, self.env.timeout(airtime), deadline)
-            except (_Stop, simpy.Interrupt):
+            except _Stop:  # cut short by a break or the deadline: sent and lost
                 self._count(rec, sender, receiver, bits, False, request=request)
                 raise
+            # simpy.Interrupt (cancelled, e.g. by close() at the epoch end): a frame still on
+            # the air is not counted, as on the csma medium, where it would be counted when its
+            # attempt ends, after the epoch
             index = self._topology.edge_index(sender, receiver)
             if index < 0:
                 self._count(rec, sender, receiver, bits, False, request=request)

@@ -50,7 +50,10 @@ class TransferResult:
             transfer timed out, broke or was cancelled before both were granted; 0.0 when it
             never queued (see ``queued``).
         packets_sent, packets_lost, bits_sent: of this transfer, request and retransmissions
-            included (a packet cut short by a break or a timeout counts as sent and lost).
+            included, counted when an attempt ends: ``independent`` medium, a frame cut short
+            by a break or a timeout counts as sent and lost; ``csma``, it stays on the air and
+            counts when it ends. A frame still on the air when the transfer is cancelled (the
+            epoch end) is not counted.
         queued: the transfer queued for link slots (its request arrived and the responder
             answered); only these count in ``transfer_queue_wait_mean_s``. Ideal mode: every
             transfer that got a response (a wait of 0).

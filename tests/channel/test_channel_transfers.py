@@ -364,6 +364,31 @@ def test_close_records_cancelled_transfers_and_closes_the_accounting():
     assert "transfers_failed_cancelled" not in m
 
 
+@pytest.mark.parametrize("medium", ["independent", "csma"])
+def test_frames_on_the_air_when_the_epoch_closes_are_not_counted(medium):
+    """A 10-packet transfer closed at 30 ms. Independent medium: the request (184 us) and 9
+    payload frames (4 packets + one 2296-byte fragment) end by 28.02 ms; the 10th is on the air
+    at 30 ms and is not counted (it was counted as sent and lost before). csma medium: every
+    frame whose attempt ended is counted (each is on the medium's list of frames sent), the one
+    on the air is not."""
+    env, ch = make(medium=medium)
+    line(ch, [0, 50])
+    proc = ch.pull(0, 1, payload(10 * PKT_BITS))
+    env.run(until=0.03)
+    ch.close()
+    result, m = proc.value, ch.metrics()
+    assert result.cause is FailureCause.CANCELLED
+    assert m["channel_payload_packets_lost"] == 0 and m["channel_packets_lost"] == 0
+    assert m["channel_request_packets"] == 1 and result.packets_sent == m["channel_packets"]
+    if medium == "independent":
+        assert m["channel_payload_packets"] == 9
+        assert m["channel_payload_bits"] == 4 * PKT_BITS + 8 * 2296
+    else:
+        on_air = [t for t in ch.medium._on_air if t.frame is not None]
+        assert len(on_air) == 1  # the frame cut off by the epoch end
+        assert m["channel_packets"] == ch.medium.frames_sent - 1 and m["channel_payload_packets"] >= 8
+
+
 def scenario(seed, prr=0.6):
     """Moving vehicles, many transfers; returns a comparable outcome list."""
     env, ch = make({"prr": prr, "range_m": 120}, seed=seed, max_retries=2, max_parallel_links=2)
