@@ -39,9 +39,10 @@ Model (as Veins ``Mac1609_4`` + ``Decider80211p`` and ns-3 WAVE, simplified wher
   model, threshold, or Nakagami fading). PRR-only models: the edge's PRR if nothing else was on
   air at the receiver during the frame, else lost (no capture). One uniform number per frame
   decides it and its cause: lost even without interference = ``below_sensitivity``, lost only
-  because of interference = ``collision``. ACKs (14 bytes at the highest mandatory rate not
-  above the data rate) are received by SINR the same way (PRR-only models: lost only to
-  interference). Propagation delay is zero; a receiver does not lock onto a preamble.
+  because of interference = ``collision``. ACKs (14 bytes at the highest basic rate not above
+  the data rate; the basic rate set of an OCB station is the mandatory 3, 6, 12 Mb/s) are
+  received by SINR the same way, with NIST reception at the ACK's own MCS (PRR-only models:
+  lost only to interference). Propagation delay is zero; a receiver does not lock onto a preamble.
 - Broadcast reception (CAMs, ``channel.cam``): with :attr:`CsmaMedium.broadcast_range_m` set,
   a broadcast frame of kind ``cam`` is decided at every node within that horizontal distance of
   its sender when it starts (not at farther ones): each receiver has its own interference (the
@@ -66,6 +67,7 @@ import simpy
 
 import radio_models
 from radio_models import ieee80211p
+from radio_models.reception import NistReception, nist_packet_success_probability
 from radio_models.snr import SnrRadioModel
 
 from .framing import Framing
@@ -545,7 +547,7 @@ class CsmaMedium:
 
     def _ack_end(self, ack: _Tx) -> None:
         self._on_air.remove(ack)
-        ok, _cause = self._receive(ack, ieee80211p.ACK_BYTES, "ack")
+        ok, _cause = self._receive(ack, ieee80211p.ACK_BYTES, "ack", ack.data_tx.frame.rate_bps)
         ack.data_tx.ack_ok = ok
         self._exchange_end(ack.data_tx)
 
@@ -584,8 +586,10 @@ class CsmaMedium:
                 self._delivered_bits.get((frame.sender, frame.receiver), 0) + frame.payload_bits
             )
 
-    def _receive(self, tx: _Tx, psdu_bytes: int, kind: str) -> tuple[bool, str | None]:
-        """Whether ``tx`` decodes at its receiver, and the cause of a loss."""
+    def _receive(self, tx: _Tx, psdu_bytes: int, kind: str, data_rate_bps: float | None = None) -> tuple[bool, str | None]:
+        """Whether ``tx`` decodes at its receiver, and the cause of a loss. ``kind`` "ack": the
+        ACK to a data frame sent at ``data_rate_bps``, decided at its own rate (see
+        :meth:`_success`)."""
         u = float(self.rng.random())
         if tx.half_duplex:
             return False, "half_duplex"
@@ -596,9 +600,8 @@ class CsmaMedium:
         if self.snr_model:
             snr = 10.0 * math.log10(signal / self.noise_mw)
             sinr = 10.0 * math.log10(signal / (self.noise_mw + tx.max_interf_mw))
-            links = radio_models.LinkBatch.from_distances(np.array([self._D[i, j]] * 2))
-            p = self.model._success(np.array([snr, sinr]), links, np.array([8 * psdu_bytes]))
-            p_clean, p_sinr = float(p[0, 0]), float(p[1, 0])
+            p_clean, p_sinr = self._success(np.array([snr, sinr]), self._D[i, j], psdu_bytes,
+                                            ieee80211p.ack_rate_bps(data_rate_bps) if kind == "ack" else None)
         else:
             if kind == "ack":
                 p_clean = 1.0
@@ -610,6 +613,22 @@ class CsmaMedium:
         if u < p_clean:
             return False, "collision"
         return False, "below_sensitivity"
+
+    def _success(self, snr_db: np.ndarray, distance_m: float, psdu_bytes: int, ack_rate_bps: float | None):
+        """The SNR model's success probabilities of a frame at each of ``snr_db`` (two values:
+        without and with the interference). ``ack_rate_bps``: the frame is an ACK sent at that
+        basic rate; with NIST reception it is decided at that rate's MCS (as Veins' decider
+        does for a frame at any rate), not at the model's data rate. Threshold and Nakagami
+        reception have one SNR threshold, not one per rate: an ACK is decided against it as a
+        data frame is."""
+        if (ack_rate_bps is not None and isinstance(getattr(self.model, "reception", None), NistReception)
+                and type(self.model)._success is SnrRadioModel._success
+                and ack_rate_bps / 1e6 in ieee80211p.MCS_TABLE):
+            p = nist_packet_success_probability(snr_db, 8 * psdu_bytes, ack_rate_bps / 1e6)
+            return float(p[0]), float(p[1])
+        links = radio_models.LinkBatch.from_distances(np.array([distance_m] * 2))
+        p = self.model._success(snr_db, links, np.array([8 * psdu_bytes]))
+        return float(p[0, 0]), float(p[1, 0])
 
     def _receive_broadcast(self, tx: _Tx) -> None:
         """Decide a CAM at each of its receivers still present (see the module docstring)."""

@@ -397,6 +397,51 @@ def test_a_node_away_from_the_medium_does_not_transmit():
     assert second.first_tx_at <= back + SIFS + 9 * SLOT + 15 * SLOT + 1e-12
 
 
+def test_acks_are_decided_at_the_basic_rate_of_the_data_frame():
+    """Issue 18. Data at 27 Mb/s (64-QAM 3/4, NIST reception), two nodes 200 m apart in free
+    space (SNR about 21 dB, nothing else on the air). The ACK goes at the highest mandatory rate
+    not above 27 Mb/s, 12 Mb/s (16-QAM 1/2): its airtime and its success probability are those
+    of 12 Mb/s. At this SNR a 14-byte ACK at 12 Mb/s decodes with p > 0.9999, at 27 Mb/s with
+    p ~ 0.87: the old code, which decided it at the data rate, lost ~13 % of the ACKs of
+    delivered frames. Every attempt's data part is decided at 27 Mb/s as before."""
+    from radio_models.reception import nist_packet_success_probability as nist
+
+    env, ch = make(radio={"model": "free_space", "params": {"reception": "nist", "data_rate_mbps": 27.0}}, seed=2)
+    ch.update([0, 1], np.array([[0.0, 0.0], [200.0, 0.0]]))
+    medium = ch.medium
+    snr = medium.rx_power_dbm(0, 1) - medium.model.budget.noise_dbm
+    p_data = float(nist(snr, 8 * 38, 27.0))  # a header-only frame: PSDU 38 bytes
+    p_ack_12, p_ack_27 = float(nist(snr, 8 * 14, 12.0)), float(nist(snr, 8 * 14, 27.0))
+    assert 0.5 < p_data < 0.9 and p_ack_12 > 0.9999 and p_ack_27 < 0.95
+    assert phy.ack_rate_bps(27e6) == 12e6
+    n = 1500
+    frames = []
+
+    def source():
+        for _ in range(n):
+            frame = medium.send(0, 1, 0, 27e6)
+            frames.append(frame)
+            yield frame.done
+
+    env.process(source())
+    env.run()
+    attempts = medium.frames_sent
+    data_lost = medium.frames_lost["below_sensitivity"]
+    assert medium.frames_lost["collision"] == medium.frames_lost["half_duplex"] == 0
+    data_ok = attempts - data_lost
+    acked = n - medium.frames_dropped
+    ack_lost = data_ok - acked  # delivered data attempts whose ACK did not arrive
+    q = 1 - p_data
+    assert abs(data_lost - attempts * q) <= 4 * math.sqrt(attempts * q * (1 - q))
+    assert ack_lost <= data_ok * (1 - p_ack_12) + 4 * math.sqrt(data_ok * (1 - p_ack_12)) + 1
+    # the airtime of the ACK exchange: 14 bytes at 12 Mb/s, ceil(134 / 96) = 2 symbols: 56 us
+    first = frames[0]
+    t_data = phy.ofdm_airtime_s(38, 27e6)
+    assert phy.ofdm_airtime_s(14, 12e6) == pytest.approx(56e-6)
+    assert first.retries == 0  # this seed: the first exchange succeeds, the next frame is queued at its end
+    assert frames[1].enqueued_at == pytest.approx(first.first_tx_at + t_data + SIFS + 56e-6)
+
+
 @pytest.mark.parametrize("first", ["AC_BK", "AC_VI"])
 def test_internal_collision_is_won_by_the_higher_access_category(monkeypatch, first):
     """Node 0's AC_VI and AC_BK backoffs end in the same slot (AIFS 71 us + 6 slots = AIFS
