@@ -34,7 +34,10 @@ Model (as Veins ``Mac1609_4`` + ``Decider80211p`` and ns-3 WAVE, simplified wher
   collision (CW doubled, retry counted), whatever order SimPy runs their events in.
 - Half-duplex: a frame is lost at a receiver that transmits at any time during it.
 - Reception by SINR: the interference of a frame is the largest total power of the other frames
-  on air at its receiver during it (the minimum SINR over the frame, as Veins). SNR models: the
+  on air at its receiver during it (the minimum SINR over the frame, as Veins), re-evaluated at
+  every frame start and every geometry update. A frame that spans an update is cut into
+  segments (each that geometry's signal over the largest interference in that geometry) and
+  decided on its minimum SINR and, for the cause, its minimum SNR over the segments. SNR models: the
   frame succeeds with the model's success probability at that SINR for its PSDU size (NIST error
   model, threshold, or Nakagami fading). PRR-only models: the edge's PRR if nothing else was on
   air at the receiver during the frame, else lost (no capture). One uniform number per frame
@@ -122,13 +125,17 @@ class _Tx:
     end: float
     is_ack: bool = False
     edcaf: _Edcaf | None = None
-    max_interf_mw: float = 0.0
+    max_interf_mw: float = 0.0  # largest interference at the receiver since the last geometry update
+    min_snr: float = math.inf  # SNR models: the lowest SNR / SINR (linear) of the frame's segments
+    min_sinr: float = math.inf  # before the last geometry update (inf: none yet)
     half_duplex: bool = False
     ack_ok: bool = False
     data_tx: _Tx | None = None  # an ACK's data frame
     rx_nodes: np.ndarray | None = None  # a broadcast's receivers (node ids), decided one by one
     rx_interf: np.ndarray | None = None  # their largest interference during it (mW)
     rx_hd: np.ndarray | None = None  # they transmitted during it
+    rx_min_snr: np.ndarray | None = None  # as min_snr / min_sinr, per receiver (None: no update yet)
+    rx_min_sinr: np.ndarray | None = None
 
 
 @dataclass(eq=False)
@@ -225,6 +232,7 @@ class CsmaMedium:
         """
         now = self.env.now
         self._close_presence(now)
+        self._close_segments()
         old_busy = {int(n): bool(b) for n, b in zip(self._nodes.tolist(), self._busy.tolist())}
         for gone in set(old_busy) - {int(v) for v in np.asarray(nodes).tolist()}:
             self._freeze(gone, now)  # a node away from the medium counts nothing down
@@ -277,6 +285,36 @@ class CsmaMedium:
         for v in arrived:
             if not self._busy[self._idx[v]]:
                 self._resume(v, now)
+        self._update_interference()  # frames on the air: their interference in the new geometry
+
+    def _close_segments(self) -> None:
+        """Before the geometry changes (SNR models): fold each frame on the air's SNR and SINR
+        so far (the old signal over the old interference) into its minimum, and start a new
+        segment, so that a frame is decided on its minimum SINR over every geometry it spans.
+        PRR-only models keep the largest interference over the whole frame (any overlap loses
+        it)."""
+        if not self.snr_model:
+            return
+        noise = self.noise_mw
+        for t in self._on_air:
+            i = self._idx.get(t.sender)
+            if t.rx_nodes is not None:
+                if not t.rx_nodes.shape[0]:
+                    continue
+                pos, present = self._rx_index(t.rx_nodes)
+                signal = self._P[i, pos] * present if i is not None else np.zeros(t.rx_nodes.shape[0])
+                if t.rx_min_snr is None:
+                    t.rx_min_snr = np.full(signal.shape[0], math.inf)
+                    t.rx_min_sinr = np.full(signal.shape[0], math.inf)
+                np.minimum(t.rx_min_snr, signal / noise, out=t.rx_min_snr)
+                np.minimum(t.rx_min_sinr, signal / (noise + t.rx_interf), out=t.rx_min_sinr)
+                t.rx_interf[:] = 0.0
+                continue
+            j = self._idx.get(t.receiver) if t.receiver >= 0 else None
+            signal = float(self._P[i, j]) if i is not None and j is not None else 0.0
+            t.min_snr = min(t.min_snr, signal / noise)
+            t.min_sinr = min(t.min_sinr, signal / (noise + t.max_interf_mw))
+            t.max_interf_mw = 0.0
 
     def rx_power_dbm(self, sender: int, receiver: int) -> float:
         """Received power at ``receiver`` of a frame of ``sender`` (-inf where none)."""
@@ -598,8 +636,11 @@ class CsmaMedium:
             return False, "below_sensitivity"
         signal = self._P[i, j]
         if self.snr_model:
-            snr = 10.0 * math.log10(signal / self.noise_mw)
-            sinr = 10.0 * math.log10(signal / (self.noise_mw + tx.max_interf_mw))
+            snr_lin = min(tx.min_snr, signal / self.noise_mw)  # the worst segment of the frame
+            sinr_lin = min(tx.min_sinr, signal / (self.noise_mw + tx.max_interf_mw))
+            if snr_lin <= 0.0:  # out of reach during part of it
+                return False, "below_sensitivity"
+            snr, sinr = 10.0 * math.log10(snr_lin), 10.0 * math.log10(sinr_lin)
             p_clean, p_sinr = self._success(np.array([snr, sinr]), self._D[i, j], psdu_bytes,
                                             ieee80211p.ack_rate_bps(data_rate_bps) if kind == "ack" else None)
         else:
@@ -648,8 +689,13 @@ class CsmaMedium:
         if heard.any():
             if self.snr_model:
                 s = signal[heard]
-                snr = 10.0 * np.log10(s / self.noise_mw)
-                sinr = 10.0 * np.log10(s / (self.noise_mw + interf[heard]))
+                snr_lin = s / self.noise_mw
+                sinr_lin = s / (self.noise_mw + interf[heard])
+                if tx.rx_min_snr is not None:  # the frame spans geometry updates: worst segment
+                    snr_lin = np.minimum(snr_lin, tx.rx_min_snr[present][heard])
+                    sinr_lin = np.minimum(sinr_lin, tx.rx_min_sinr[present][heard])
+                with np.errstate(divide="ignore"):  # 0 (out of reach in a segment): -inf dB, p = 0
+                    snr, sinr = 10.0 * np.log10(snr_lin), 10.0 * np.log10(sinr_lin)
                 d = self._D[i, j[heard]]
                 links = radio_models.LinkBatch.from_distances(np.concatenate([d, d]))
                 p = np.asarray(self.model._success(np.concatenate([snr, sinr]), links,

@@ -442,6 +442,60 @@ def test_acks_are_decided_at_the_basic_rate_of_the_data_frame():
     assert frames[1].enqueued_at == pytest.approx(first.first_tx_at + t_data + SIFS + 56e-6)
 
 
+FREE_SPACE = {"model": "free_space"}  # 20 dBm, noise -95 dBm, threshold 8 dB: reach 903 m
+
+
+def _frame_across_an_update(kind, before, after):
+    """Node 0 sends 1500 bytes (AC_BE; unicast to 1, or a CAM decided at every node within
+    2 km) while node 2, hidden from 0 (beyond carrier sense), sends 1500 bytes too: both start
+    at AIFS(BE) = 110 us and end at 2206 us. At 1 ms the geometry changes from ``before`` to
+    ``after`` (x of nodes 0, 1, 2). Returns the medium after the first attempts."""
+    env, ch = make(radio=FREE_SPACE)
+    ch.update([0, 1, 2], np.column_stack([before, np.zeros(3)]))
+    medium = ch.medium
+    medium.broadcast_range_m = 2000.0
+    medium.send(0, 1 if kind == "data" else -1, 8 * 1500, 6e6, kind=kind)
+    medium.send(2, -1, 8 * 1500, 6e6)
+
+    def move():
+        yield env.timeout(0.001)
+        ch.update([0, 1, 2], np.column_stack([after, np.zeros(3)]))
+
+    env.process(move())
+    env.run(until=0.0023)
+    return medium
+
+
+@pytest.mark.parametrize("kind", ["data", "cam"])
+def test_a_frame_is_decided_on_its_worst_sinr_across_a_geometry_update(kind):
+    """A geometry update in mid-frame starts a new segment: the frame is decided on the minimum
+    SINR (and SNR) over its segments, each the signal of that geometry over the interference of
+    that geometry. By hand (free space at 5.9 GHz, FSPL(d) = 20 log10(d) + 47.87 dB):
+    node 1 at 100 m from 0 receives -67.9 dBm (SNR 27.1 dB). Interferer 2 at 1100 m from 1
+    (beyond the 903 m reach: no power there): decoded; moved to 20 m from 1 (-53.9 dBm) for the
+    second half of the frame: SINR -14 dB there, lost to the collision. The old code kept the
+    interference of the frame's start: decoded."""
+    ok = _frame_across_an_update(kind, [0.0, 100.0, 1200.0], [0.0, 100.0, 1200.0])
+    lost = _frame_across_an_update(kind, [0.0, 100.0, 1200.0], [0.0, 100.0, 120.0])
+    assert ok.rx_power_dbm(0, 2) < -85  # 0 and 2 are hidden from each other: both send at once
+    if kind == "data":
+        assert ok.frames_lost["collision"] == 0
+        assert lost.frames_lost["collision"] == 1 and lost.frames_lost["below_sensitivity"] == 0
+    else:
+        # receivers within 2 km of 0 at its start: 1 and 2 (2 transmits: half-duplex)
+        assert ok.cam_rx == {"delivered": 1, "collision": 0, "below_sensitivity": 0, "half_duplex": 1}
+        assert lost.cam_rx == {"delivered": 0, "collision": 1, "below_sensitivity": 0, "half_duplex": 1}
+
+
+def test_a_receiver_out_of_reach_for_part_of_a_frame_loses_it():
+    """Node 1 is 1000 m from 0 when 0's frame starts (beyond the 903 m reach of free space with
+    the 8 dB threshold: no signal) and 100 m away after the update at 1 ms: the frame's first
+    segment has no signal, so it is lost below sensitivity (the old code decided it on the new
+    signal alone: delivered)."""
+    medium = _frame_across_an_update("data", [0.0, 1000.0, 5000.0], [0.0, 100.0, 5000.0])
+    assert medium.frames_lost["below_sensitivity"] == 1 and medium.frames_lost["collision"] == 0
+
+
 @pytest.mark.parametrize("first", ["AC_BK", "AC_VI"])
 def test_internal_collision_is_won_by_the_higher_access_category(monkeypatch, first):
     """Node 0's AC_VI and AC_BK backoffs end in the same slot (AIFS 71 us + 6 slots = AIFS
