@@ -3,12 +3,13 @@
 Prints:
 
 1. the time of one regulated mix (M = 50 replay samples: the MERL advantage of eq. 19 with its
-   min-Q and entropy terms, then the Fisher quadratic form of eq. 20 by one jvp and the
-   Theorem 2 bound) for the default 3x256 policy (d = 133,890), for one replica and for a wave
-   of 9 replicas in one batched call;
-2. in the same run, the Fisher quadratic form through an explicit d x d Fisher matrix (built
-   from the per-state Jacobians, then v^T F v) on the largest policies where F still fits in
-   memory, next to the jvp route on the same policy;
+   min-Q and entropy terms and eq. 13's eps, then the Fisher quadratic form of eq. 20 by one jvp
+   and the Theorem 2 bound) for the paper's 2x256 policy (d = 68,098), for one replica and for
+   a wave of 9 replicas in one batched call, with each Fisher route (``comm.fisher``):
+   ``batch_score`` (F ~ g g^T, the paper's experiments) and ``exact`` (the Gaussian Fisher);
+2. in the same run, both quadratic forms through an explicit d x d matrix (the exact F from
+   the per-state Jacobians; g g^T from g by one backward pass), then v^T F v, on the largest
+   policies where F still fits in memory, next to the jvp routes on the same policy;
 3. the share of a Figure 8 epoch spent in CommMix at the defaults: the time inside CommMix
    (its hooks, its round processes, the channel's transfer processes) over each epoch's wall
    time, measured in the same process; the first two epochs are left out of the summary (no
@@ -35,8 +36,15 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 import torch  # noqa: E402
 
 from learners import SACConfig, SACFleet  # noqa: E402
-from learners.mixing import MixConfig, fisher_quadratic_form, fleet_regulated_inputs, mix  # noqa: E402
-from learners.policy import policy_distribution  # noqa: E402
+from learners.mixing import (  # noqa: E402
+    MixConfig,
+    batch_score_quadratic_form,
+    fisher_quadratic_form,
+    fleet_regulated_inputs,
+    merl_advantage,
+    mixing_bound,
+)
+from learners.policy import policy_distribution, policy_log_prob_of_pre_tanh  # noqa: E402
 
 from cosim.profiling import Clock  # noqa: E402
 
@@ -55,38 +63,44 @@ def _best_ms(fn, repeat: int) -> float:
 
 
 def _fleet(n: int, hidden: tuple[int, ...]) -> SACFleet:
-    fleet = SACFleet(n, OBS_DIM, -3.0, 3.0, SACConfig(hidden=hidden), seeds=list(range(n)))
+    # different weights per agent, so that a referential policy differs from the current one
+    fleet = SACFleet(n, OBS_DIM, -3.0, 3.0, SACConfig(hidden=hidden, shared_init=False), seeds=list(range(n)))
     g = torch.Generator().manual_seed(0)
     obs = torch.randn(n, OBS_DIM, generator=g)
     for _ in range(300):
         nxt = torch.randn(n, OBS_DIM, generator=g)
-        act, logp = fleet.act(obs)
-        fleet.add(obs, act, torch.rand(n, generator=g), nxt, torch.zeros(n), logp)
+        act, logp, u = fleet.act(obs)
+        fleet.add(obs, act, torch.rand(n, generator=g), nxt, torch.zeros(n), logp, pre_tanh=u)
         obs = nxt
     return fleet
 
 
 def regulated_mix(repeat: int) -> None:
-    print("1. one regulated mix, M = 50, 3x256 policy")
-    fleet = _fleet(9, (256, 256, 256))
-    cfg = MixConfig(rule="regulated", samples=50)
+    print("1. one regulated mix, M = 50, the paper's 2x256 policy")
+    fleet = _fleet(9, (256, 256))
     gens = [torch.Generator().manual_seed(i) for i in range(9)]
-    for b in (1, 9):
+    for fisher, b in ((f, b) for f in ("batch_score", "exact") for b in (1, 9)):
+        cfg = MixConfig(rule="regulated", samples=50, fisher=fisher)
         agents = list(range(b))
         theta = fleet.get_policy_vectors(agents)
         ref = fleet.get_policy_vectors([(a + 1) % 9 for a in agents])
 
         def once():
-            inputs = fleet_regulated_inputs(fleet, agents, gens[:b], cfg)
-            # force the Fisher form for every replica, as if each had A+ > 0
-            inputs.min_q = inputs.min_q.abs() + 1.0
+            """What ``mix`` does when every replica has A+ > 0 (Algorithm 2, lines 5-10)."""
+            r = fleet_regulated_inputs(fleet, agents, gens[:b], cfg)
             with torch.no_grad():
-                return mix(cfg, fleet.spec, theta, ref, regulated=inputs)
+                adv, eps = merl_advantage(fleet.spec, theta, ref, r.obs, r.pre_tanh, r.behaviour_log_prob, r.min_q,
+                                          r.alpha, r.noise, r.critic)
+                if fisher == "exact":
+                    q = fisher_quadratic_form(fleet.spec, theta, ref - theta, r.obs)
+                else:
+                    q = batch_score_quadratic_form(fleet.spec, theta, ref - theta, r.obs, r.noise[:, 0])
+                zeta = torch.clamp(cfg.safety * mixing_bound(adv.abs(), eps, q, r.gamma), max=cfg.zeta_max)
+                return theta + zeta.unsqueeze(1) * (ref - theta)
 
-        out = once()
         ms = _best_ms(once, repeat)
-        print(f"   {b} replica(s) in one call: {ms:8.2f} ms  ({ms / b:.2f} ms per replica; d = {fleet.policy_dim}, "
-              f"Fisher form evaluated for {int((out.advantage > 0).sum())}/{b})")
+        print(f"   fisher {fisher:11s} {b} replica(s) in one call: {ms:8.2f} ms  ({ms / b:.2f} ms per replica; "
+              f"d = {fleet.policy_dim})")
 
 
 def explicit_fisher_q(spec, theta, v, obs) -> torch.Tensor:
@@ -101,8 +115,18 @@ def explicit_fisher_q(spec, theta, v, obs) -> torch.Tensor:
     return v @ fisher @ v
 
 
+def explicit_batch_score_q(spec, theta, v, obs, noise) -> torch.Tensor:
+    """v^T g g^T v with g = mean_t grad log pi(a_t|s_t) by one backward pass, g g^T built as d x d."""
+    with torch.no_grad():
+        mean, log_std = policy_distribution(theta, obs, spec)
+        u = mean + log_std.exp() * noise
+    t = theta.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(policy_log_prob_of_pre_tanh(t, obs, u, spec).mean(), t)
+    return v @ torch.outer(g, g) @ v
+
+
 def fisher_routes(hiddens: list[tuple[int, ...]], repeat: int) -> None:
-    print("2. Fisher quadratic form: explicit d x d matrix vs one jvp (M = 50)")
+    print("2. Fisher quadratic forms: explicit d x d matrix vs one jvp (M = 50)")
     for hidden in hiddens:
         fleet = _fleet(1, hidden)
         spec = fleet.spec
@@ -117,10 +141,20 @@ def fisher_routes(hiddens: list[tuple[int, ...]], repeat: int) -> None:
         jvp_ms = _best_ms(lambda: fisher_quadratic_form(spec, theta[None], v[None], obs[None]), repeat)
         q_jvp = fisher_quadratic_form(spec, theta[None], v[None], obs[None])[0]
         rel = abs(float(q_jvp - q_explicit)) / abs(float(q_explicit))
-        print(f"   hidden {hidden}: d = {d:7d}, F = {gib:5.2f} GiB; explicit {explicit_ms:9.1f} ms, "
+        print(f"   exact       hidden {hidden}: d = {d:7d}, F = {gib:5.2f} GiB; explicit {explicit_ms:9.1f} ms, "
               f"jvp {jvp_ms:7.2f} ms ({explicit_ms / jvp_ms:7.0f}x); relative difference {rel:.1e}")
-    d = _fleet(1, (256, 256, 256)).policy_dim
-    print(f"   default 3x256 policy: d = {d}, an explicit F would need {d * d * 4 / 1e9:.0f} GB (fp32)")
+        noise = torch.randn(50, 1)
+        t = time.perf_counter()
+        q_explicit = explicit_batch_score_q(spec, theta, v, obs, noise)
+        explicit_ms = 1e3 * (time.perf_counter() - t)
+        jvp_ms = _best_ms(lambda: batch_score_quadratic_form(spec, theta[None], v[None], obs[None], noise[None]),
+                          repeat)
+        q_jvp = batch_score_quadratic_form(spec, theta[None], v[None], obs[None], noise[None])[0]
+        rel = abs(float(q_jvp - q_explicit)) / abs(float(q_explicit))
+        print(f"   batch_score hidden {hidden}: d = {d:7d}, g g^T = {gib:5.2f} GiB; explicit {explicit_ms:9.1f} ms, "
+              f"jvp {jvp_ms:7.2f} ms ({explicit_ms / jvp_ms:7.0f}x); relative difference {rel:.1e}")
+    d = _fleet(1, (256, 256)).policy_dim
+    print(f"   the paper's 2x256 policy: d = {d}, an explicit F would need {d * d * 4 / 1e9:.1f} GB (fp32)")
 
 
 def epoch_share(epochs: int, skip: int) -> None:

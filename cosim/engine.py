@@ -59,12 +59,15 @@ class EpochRecorder:
         self.departed += state.departed
         self.arrived += state.arrived
 
-    def row(self, dt: float) -> dict[str, float]:
+    def row(self, dt: float, horizon: int) -> dict[str, float]:
+        """The epoch's traffic columns. ``avg_reward`` is the return over the horizon T: steps
+        an epoch did not run (it ended at a collision) count 0, so crashing early lowers it;
+        the other means are over the steps run."""
         n = max(self.steps, 1)
         return {
             "steps": self.steps,
             "sim_time_s": round(self.steps * dt, 9),
-            "avg_reward": self.reward_sum / n,
+            "avg_reward": self.reward_sum / horizon,
             "return": self.reward_sum,
             "mean_speed": self.speed_sum / n,
             "min_speed": self.speed_min if self.steps else float("nan"),
@@ -109,7 +112,7 @@ class Engine:
         env.process(self._traffic_process(ctx))
         fleet = env.process(self._fleet_process(ctx, recorder))
         env.run(until=fleet)
-        row = {"epoch": epoch, "phase": phase, **recorder.row(cfg.sumo.step_length)}
+        row = {"epoch": epoch, "phase": phase, **recorder.row(cfg.sumo.step_length, cfg.env.horizon)}
         row.update(self.controller.end_epoch())
         for hook in self.hooks:
             row.update(hook.end_epoch(ctx))

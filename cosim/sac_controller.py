@@ -10,8 +10,9 @@ One :class:`learners.SACFleet` holds the N agents; every fleet tick this control
 3. every ``train.update_every`` environment steps, after ``train.warmup_steps`` of them, runs
    ``train.updates_per_step`` batched updates for the agents whose slot holds a vehicle now
    (a learner lives on its vehicle); critic every update, policy/alpha/targets every
-   ``sac.policy_delay`` critic updates, plus Algorithm 1's ``t = T`` clause: the last update of
-   an epoch also updates the policy.
+   ``sac.policy_delay`` critic updates, plus Algorithm 1's ``t = T`` clause: the last step of
+   every epoch (horizon or collision) is a learning step, whatever ``update_every``, and its
+   last update also updates the policy.
 
 The fleet's per-agent policy-update counters k_i are exposed for communication rounds (every U
 policy updates, Algorithm 1 line 22; ``cosim/commmix.py``). While ``hold_learning`` is set (a
@@ -50,6 +51,7 @@ class SACController(Controller):
         self.hold_learning = False  # set by CommMix in sync mode while rounds are in flight
         self.evaluating = False  # an evaluation epoch: deterministic actions tanh(mean), no learning
         self._log_prob: torch.Tensor | None = None
+        self._pre_tanh: torch.Tensor | None = None
         self._reset_epoch_stats()
 
     def _reset_epoch_stats(self) -> None:
@@ -65,9 +67,9 @@ class SACController(Controller):
         self.evaluating = ctx.phase == "eval"
 
     def act(self, obs: np.ndarray, state: TrafficState) -> np.ndarray:
-        actions, log_prob = self.fleet.act(obs, deterministic=self.evaluating,
-                                           mask=torch.from_numpy(state.slots.active))
-        self._log_prob = log_prob
+        actions, log_prob, pre_tanh = self.fleet.act(obs, deterministic=self.evaluating,
+                                                     mask=torch.from_numpy(state.slots.active))
+        self._log_prob, self._pre_tanh = log_prob, pre_tanh
         return actions[:, 0].numpy().astype(float)
 
     def observe(self, transition: Transition) -> None:
@@ -78,16 +80,16 @@ class SACController(Controller):
         if tr.valid.any():
             self.fleet.add(tr.obs, tr.actions.reshape(n, -1), np.full(n, tr.reward),
                            tr.next_obs, np.full(n, tr.terminated), self._log_prob,
-                           mask=torch.from_numpy(tr.valid))
+                           mask=torch.from_numpy(tr.valid), pre_tanh=self._pre_tanh)
         self.env_steps += 1
         cfg = self.train
-        if self.env_steps <= cfg.warmup_steps or self.env_steps % cfg.update_every:
+        last = tr.terminated or tr.truncated  # Algorithm 1, line 14's t = T: every epoch end learns
+        if self.env_steps <= cfg.warmup_steps or (self.env_steps % cfg.update_every and not last):
             return
         if self.hold_learning:  # a synchronous round is in flight: this learning phase is skipped
             self.held_phases += 1
             return
         on_vehicle = torch.from_numpy(tr.next_active)
-        last = tr.terminated or tr.truncated
         for k in range(cfg.updates_per_step):
             force = on_vehicle if last and k == cfg.updates_per_step - 1 else None
             self._accumulate(self.fleet.update(mask=on_vehicle, force_policy=force))

@@ -18,7 +18,7 @@ from .config import SACConfig
 from .fleet import SACFleet, UpdateStats, agent_seeds, atomic_torch_save
 from .nets import LayerSlice
 from .perf import tune_malloc
-from .policy import PolicySpec, policy_distribution, policy_log_prob, policy_sample
+from .policy import PolicySpec, policy_distribution, policy_log_prob, policy_log_prob_of_pre_tanh, policy_sample
 from .replay import FleetReplayBuffer, ReplayBatch
 from .sac import SAC
 from .squash import ActionScale
@@ -38,6 +38,7 @@ __all__ = [
     "atomic_torch_save",
     "policy_distribution",
     "policy_log_prob",
+    "policy_log_prob_of_pre_tanh",
     "policy_sample",
     "tune_malloc",
 ]

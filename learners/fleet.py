@@ -39,9 +39,16 @@ from .config import SACConfig
 from .nets import actor_forward, actor_shapes, critic_shapes, storage_shape, twin_critic_forward
 from .policy import PolicySpec, flatten_params
 from .replay import FleetReplayBuffer, ReplayBatch, as_mask
-from .squash import ActionScale, squashed_log_prob_of_normalized, squashed_sample
+from .squash import (
+    ActionScale,
+    pre_tanh_of_normalized,
+    squashed_log_prob_of_normalized,
+    squashed_sample,
+    squashed_sample_with_pre_tanh,
+)
 
-CHECKPOINT_FORMAT = "learners.SACFleet/1"
+CHECKPOINT_FORMAT = "learners.SACFleet/2"  # 2: the replay buffer stores pre-tanh actions
+WEIGHT_FORMATS = ("learners.SACFleet/1", CHECKPOINT_FORMAT)  # what load_weights accepts
 
 
 def agent_seeds(seed: int, n_agents: int) -> list[int]:
@@ -223,14 +230,15 @@ class SACFleet:
         return self._center + self._scale * y
 
     @torch.no_grad()
-    def act(self, obs, deterministic: bool = False, mask=None) -> tuple[Tensor, Tensor]:
+    def act(self, obs, deterministic: bool = False, mask=None) -> tuple[Tensor, Tensor, Tensor]:
         """Actions of all agents for ``obs[N, obs_dim]`` in one batched forward pass.
 
         Stochastic: a = center + scale * tanh(mu + sigma * delta) (eq. 8), delta drawn from
         each acting agent's own generator. Deterministic: a = center + scale * tanh(mu).
-        Returns ``(actions[N, A], log_prob[N])``: the scaled actions and log pi(a|s) (store
-        it as the behaviour log-prob). Agents outside ``mask`` still get a row (zero noise)
-        but their generator does not advance.
+        Returns ``(actions[N, A], log_prob[N], pre_tanh[N, A])``: the scaled actions, log
+        pi(a|s) and the pre-squash sample u (store the last two with the transition: the
+        behaviour log-prob of eq. 19 and what recomputes log pi(a|s) exactly). Agents outside
+        ``mask`` still get a row (zero noise) but their generator does not advance.
         """
         o = self._obs(obs, (self.n_agents,)).unsqueeze(1)
         m = as_mask(mask, self.n_agents)
@@ -240,17 +248,22 @@ class SACFleet:
             for i, g in enumerate(self.generators):
                 if m is None or bool(m[i]):
                     noise[i] = torch.randn(1, self.act_dim, generator=g, dtype=self.dtype, device=self.device)
-        y, log_prob = squashed_sample(mean, log_std, noise, self._log_scale_sum)
-        return self.to_scaled(y)[:, 0], log_prob[:, 0]
+        y, log_prob, u = squashed_sample_with_pre_tanh(mean, log_std, noise, self._log_scale_sum)
+        return self.to_scaled(y)[:, 0], log_prob[:, 0], u[:, 0]
 
     # ===================================================================== replay
-    def add(self, obs, actions, rewards, next_obs, terminated, log_probs, mask=None) -> None:
+    def add(self, obs, actions, rewards, next_obs, terminated, log_probs, mask=None, pre_tanh=None) -> None:
         """Store one transition per agent in ``mask`` (all if None); arguments have N rows.
 
         ``actions`` are the scaled actions returned by ``act``; ``log_probs`` their behaviour
-        log-probabilities; ``terminated`` is 1/True only for true terminal states.
+        log-probabilities; ``terminated`` is 1/True only for true terminal states;
+        ``pre_tanh`` the pre-squash samples ``act`` returned. Without them they are recovered
+        as atanh of the normalised action, which is exact except where tanh saturated.
         """
-        self.buffer.add(obs, actions, rewards, next_obs, terminated, log_probs, mask)
+        if pre_tanh is None:
+            y = self.to_normalized(torch.as_tensor(actions, dtype=self.dtype, device=self.device))
+            pre_tanh = pre_tanh_of_normalized(y)
+        self.buffer.add(obs, actions, rewards, next_obs, terminated, log_probs, pre_tanh, mask)
 
     def sample_transitions(self, agent: int, count: int, generator: torch.Generator) -> ReplayBatch:
         """``count`` transitions drawn uniformly (with replacement) from agent ``agent``'s
@@ -547,7 +560,7 @@ class SACFleet:
         every layer's shape must match (the action bounds may differ: the networks work on
         normalised actions); a ValueError names what does not.
         """
-        if state.get("format") != CHECKPOINT_FORMAT:
+        if state.get("format") not in WEIGHT_FORMATS:  # only networks are read: format 1 has them too
             raise ValueError(f"not a {CHECKPOINT_FORMAT} state (format={state.get('format')!r})")
         n_saved = int(state["n_agents"])
         if int(state["obs_dim"]) != self.obs_dim or len(state["action_low"]) != self.act_dim:

@@ -14,7 +14,9 @@ vectors (eqs. 16-17) or a neighbour's whole vector. A *rule* decides the mixture
 - ``fixed``: a constant zeta (DRL-DE uses 0.5);
 - ``regulated``: Theorem 2. Mix only if the MERL advantage A+ (eq. 19) is > 0, with
   zeta = min(safety * sqrt(2 A+ / (C q)), zeta_max), C = 2 eps gamma / (1 - gamma)^2 (eq. 13/15)
-  and q = (theta~ - theta)^T F(theta) (theta~ - theta) (eq. 20);
+  and q = (theta~ - theta)^T F(theta) (theta~ - theta) (eq. 20), F either the batch-score
+  approximation the paper's experiments used or the exact Gaussian Fisher; or, beyond the
+  paper, a KL trust region zeta = min(sqrt(2 delta / q), zeta_max);
 - ``reward_weighted``: RS-PPS (PPS-QMIX, Section 4.2): a running mean weighted by each
   policy's reward buffer R (sum of its recent rewards): the referential policy of weight R~ gets
   zeta = R~ / (W + R~), W = the agent's own R plus those already mixed in this round.
@@ -31,13 +33,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import torch
 from torch import Tensor
 
 from .nets import LayerSlice
-from .policy import PolicySpec, policy_distribution, policy_log_prob, policy_sample
+from .policy import PolicySpec, policy_distribution, policy_log_prob_of_pre_tanh, policy_sample
 
 MixRuleName = Literal["average", "fixed", "regulated", "reward_weighted"]
 MIX_RULES: tuple[str, ...] = ("average", "fixed", "regulated", "reward_weighted")
@@ -99,48 +101,61 @@ def shared_mask(layout: Sequence[LayerSlice], shared: str | Sequence[str]) -> Te
 
 
 # ============================================================================ eq. 19, eq. 13
+Critic = Callable[[Tensor, Tensor], Tensor]
+"""min(Q1, Q2) of each replica's agent: ``(obs[B, n, obs_dim], scaled actions[B, n, A]) -> [B, n]``."""
+
+
 def merl_advantage(
     spec: PolicySpec,
     theta: Tensor,
     theta_ref: Tensor,
     obs: Tensor,
-    actions: Tensor,
+    pre_tanh: Tensor,
     behaviour_log_prob: Tensor,
     min_q: Tensor,
     alpha: Tensor,
     noise: Tensor,
+    critic: Critic,
     ratio_clip: float = 10.0,
 ) -> tuple[Tensor, Tensor]:
     """MERL advantage A+ of theta~ over theta (eq. 19) and eps of eq. (13), for B replicas.
 
     Args:
         theta, theta_ref: ``[B, d]`` current and referential policies.
-        obs, actions, behaviour_log_prob: ``[B, M, obs_dim]``, ``[B, M, A]`` (scaled),
-            ``[B, M]``: M transitions of the agent's own replay buffer with log mu(a_t|s_t)
-            of the policy that collected them.
+        obs, pre_tanh, behaviour_log_prob: ``[B, M, obs_dim]``, ``[B, M, A]``, ``[B, M]``: M
+            transitions of the agent's own replay buffer: states, the pre-squash values u_t of
+            the stored actions (a_t = center + scale * tanh(u_t)) and log mu(a_t|s_t) of the
+            policy that collected them.
         min_q: ``[B, M]`` min(Q1, Q2)(s_t, a_t) of the agent's critics.
         alpha: ``[B]`` temperatures.
-        noise: ``[B, K, M, A]`` standard normal draws for the entropy estimates.
+        noise: ``[B, K, M, A]`` standard normal draws for the per-state expectations.
+        critic: the agent's min(Q1, Q2) at other actions (for eps, below).
         ratio_clip: importance ratios pi/mu are truncated at this value (as Retrace's and
             IMPALA's truncated weights) before the difference is taken: replay actions that
             the current policy finds far likelier than their behaviour policy did would
             otherwise dominate the mean with weights of 1e3 and more. Both ratios are computed
-            in log space, exp(min(log pi - log mu, log c)); the tanh Jacobian cancels there
-            because a_t is the same under pi, pi~ and mu.
+            in log space from u_t, exp(min(log pi - log mu, log c)); the tanh Jacobian cancels
+            there because a_t is the same under pi, pi~ and mu.
 
-    The entropy H(pi(.|s)) of a tanh-Gaussian has no closed form; it is estimated as
-    -mean_k log pi(a_k|s) over K reparameterised samples, with the *same* noise for pi and
-    pi~ (common random numbers keep the difference H~ - H low-variance; the action-scaling
-    constant cancels in it).
+    A+ is eq. (19): the mean over the M replay states of
+    ``(w~_t - w_t) Q_t + alpha (H~(s_t) - H(s_t))``, w = pi(a_t|s_t) / mu(a_t|s_t).
 
-    Returns ``(A+[B], eps[B])`` where the per-state term is
-    ``(w~_t - w_t) Q_t + alpha (H~(s_t) - H(s_t))``, A+ its mean and eps its largest absolute
-    value over the M states (the sample estimate of eq. 13's max over states).
+    eps is eq. (13), max_s |E_{a~pi~}[A_pi(s, a)] + alpha H(pi~(.|s))|. With the soft advantage
+    A_pi(s, a) = Q(s, a) - E_{a'~pi}[Q(s, a')] - alpha H(pi(.|s)) the inner expectation is
+    ``E_{pi~}[Q(s, .)] - E_pi[Q(s, .)] + alpha (H~(s) - H(s))``: it is estimated per state with
+    K reparameterised actions of each policy and the critic, then the maximum over the M
+    states is taken. (A maximum of single-sample terms would grow with M and with noise.)
+
+    Every expectation over actions uses the *same* noise for pi and pi~ (common random
+    numbers keep the differences low-variance; the action-scaling constant cancels).
+    The entropy H of a tanh-Gaussian has no closed form: it is -mean_k log pi(a_k|s).
+
+    Returns ``(A+[B], eps[B])``.
     """
     b, m = obs.shape[0], obs.shape[1]
     both = torch.cat([theta, theta_ref], dim=0)  # one batched pass for pi and pi~
     obs2 = torch.cat([obs, obs], dim=0)
-    logp = policy_log_prob(both, obs2, torch.cat([actions, actions], dim=0), spec)  # [2B, M]
+    logp = policy_log_prob_of_pre_tanh(both, obs2, torch.cat([pre_tanh, pre_tanh], dim=0), spec)  # [2B, M]
     log_c = math.log(ratio_clip)
     ratios = torch.exp(torch.clamp(logp - torch.cat([behaviour_log_prob] * 2, 0).to(logp.dtype), max=log_c))
     ratio_pi, ratio_ref = ratios[:b], ratios[b:]
@@ -148,10 +163,16 @@ def merl_advantage(
     k = noise.shape[1]
     obs_k = obs.unsqueeze(1).expand(b, k, m, obs.shape[-1]).reshape(b, k * m, -1)
     noise_k = noise.reshape(b, k * m, -1)
-    _, logp_k = policy_sample(both, torch.cat([obs_k, obs_k], 0), torch.cat([noise_k, noise_k], 0), spec)
+    actions_k, logp_k = policy_sample(both, torch.cat([obs_k, obs_k], 0), torch.cat([noise_k, noise_k], 0), spec)
     entropy = -logp_k.view(2 * b, k, m).mean(dim=1)  # [2B, M]
-    term = (ratio_ref - ratio_pi) * min_q.to(logp.dtype) + alpha.to(logp.dtype).view(b, 1) * (entropy[b:] - entropy[:b])
-    return term.mean(dim=1), term.abs().amax(dim=1)
+    alpha_b = alpha.to(logp.dtype).view(b, 1)
+    d_entropy = entropy[b:] - entropy[:b]
+    term = (ratio_ref - ratio_pi) * min_q.to(logp.dtype) + alpha_b * d_entropy
+    q_k = critic(torch.cat([obs_k, obs_k], dim=1), torch.cat([actions_k[:b], actions_k[b:]], dim=1)).to(logp.dtype)
+    q_pi = q_k[:, : k * m].reshape(b, k, m).mean(dim=1)
+    q_ref = q_k[:, k * m :].reshape(b, k, m).mean(dim=1)
+    per_state = q_ref - q_pi + alpha_b * d_entropy
+    return term.mean(dim=1), per_state.abs().amax(dim=1)
 
 
 def penalty_coefficient(eps: Tensor, gamma: float) -> Tensor:
@@ -160,25 +181,53 @@ def penalty_coefficient(eps: Tensor, gamma: float) -> Tensor:
 
 
 # ============================================================================ eq. 20
-def fisher_quadratic_form(spec: PolicySpec, theta: Tensor, v: Tensor, obs: Tensor) -> Tensor:
-    """q = v^T F(theta) v for B policies, without forming the d x d Fisher matrix (eq. 20).
+FisherName = Literal["batch_score", "exact"]
+FISHER_FORMS: tuple[str, ...] = ("batch_score", "exact")
 
-    For a diagonal Gaussian head with outputs mu(s), log sigma(s) the Fisher of the action
-    distribution is diag(1/sigma^2) in mu and 2 in log sigma, so with the Jacobian-vector
-    products J_mu v and J_logsigma v (one forward-mode ``torch.func.jvp`` over all M states):
 
-        q = mean_s sum_k [ (J_mu v)_k^2 / sigma_k^2 + 2 (J_logsigma v)_k^2 ].
-
-    The tanh squashing is a bijection of the action and leaves the Fisher unchanged. Cost
-    O(M d) time, O(d) memory. ``theta, v: [B, d]``, ``obs: [B, M, obs_dim]`` -> ``[B]``.
-    """
+def _head_jvp(spec: PolicySpec, theta: Tensor, v: Tensor, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """log sigma(s) and the directional derivatives J_mu v, J_logsigma v of the policy head at
+    every state, by one forward-mode ``torch.func.jvp`` (O(M d) time, O(d) memory)."""
 
     def head(flat: Tensor) -> tuple[Tensor, Tensor]:
         return policy_distribution(flat, obs, spec)
 
     (_, log_std), (d_mean, d_log_std) = torch.func.jvp(head, (theta,), (v.to(theta.dtype),))
+    return log_std, d_mean, d_log_std
+
+
+def fisher_quadratic_form(spec: PolicySpec, theta: Tensor, v: Tensor, obs: Tensor) -> Tensor:
+    """q = v^T F(theta) v with the exact Fisher of eq. (20), without forming the d x d matrix.
+
+    For a diagonal Gaussian head with outputs mu(s), log sigma(s) the Fisher of the action
+    distribution is diag(1/sigma^2) in mu and 2 in log sigma, so with the Jacobian-vector
+    products J_mu v and J_logsigma v:
+
+        q = mean_s sum_k [ (J_mu v)_k^2 / sigma_k^2 + 2 (J_logsigma v)_k^2 ].
+
+    The tanh squashing is a bijection of the action and leaves the Fisher unchanged.
+    ``theta, v: [B, d]``, ``obs: [B, M, obs_dim]`` -> ``[B]``.
+    """
+    log_std, d_mean, d_log_std = _head_jvp(spec, theta, v, obs)
     per_state = (d_mean.square() * torch.exp(-2.0 * log_std) + 2.0 * d_log_std.square()).sum(-1)
     return per_state.mean(dim=-1)
+
+
+def batch_score_quadratic_form(spec: PolicySpec, theta: Tensor, v: Tensor, obs: Tensor, noise: Tensor) -> Tensor:
+    """q = (g . v)^2 with F ~ g g^T, g the batch-mean score: the approximation of F(theta) that
+    RSM-MASAC's experiments used ("a batch average gradient", Section VI, on Fig. 6).
+
+    g = mean_t d log pi_theta(a_t|s_t) / d theta over the M states, a_t ~ pi_theta(.|s_t)
+    (eq. 20's sampling) drawn as u_t = mu + sigma * noise_t and held fixed. Per state,
+    score . v = sum_k [ noise_k / sigma_k (J_mu v)_k + (noise_k^2 - 1) (J_logsigma v)_k ], so one
+    jvp gives g . v without forming g. Since the score has mean zero, q is on average about M
+    times smaller than the exact form, with a heavy tail towards 0 (hence large bounds).
+    ``theta, v: [B, d]``, ``obs: [B, M, obs_dim]``, ``noise: [B, M, A]`` -> ``[B]``.
+    """
+    log_std, d_mean, d_log_std = _head_jvp(spec, theta, v, obs)
+    z = noise.to(log_std.dtype)
+    score_v = (z * torch.exp(-log_std) * d_mean + (z.square() - 1.0) * d_log_std).sum(-1)  # [B, M]
+    return score_v.mean(dim=-1).square()
 
 
 def mixing_bound(advantage: Tensor, eps: Tensor, q: Tensor, gamma: float) -> Tensor:
@@ -188,18 +237,35 @@ def mixing_bound(advantage: Tensor, eps: Tensor, q: Tensor, gamma: float) -> Ten
     return torch.where(cq > 0, bound, torch.full_like(bound, math.inf))
 
 
+def trust_region_step(q: Tensor, max_kl: float) -> Tensor:
+    """The largest zeta whose second-order KL estimate 1/2 zeta^2 q stays within ``max_kl``
+    (TRPO's practical form of the same bound): sqrt(2 delta / q); +inf where q = 0."""
+    bound = torch.sqrt(2.0 * max_kl / q)
+    return torch.where(q > 0, bound, torch.full_like(bound, math.inf))
+
+
 # ============================================================================ rules
+ZetaRuleName = Literal["theorem2", "trust_region"]
+ZETA_RULES: tuple[str, ...] = ("theorem2", "trust_region")
+
+
 @dataclass(frozen=True)
 class MixConfig:
     """How a referential policy is mixed into an agent's policy.
 
     - ``rule``: one of ``MIX_RULES`` (see the module docstring).
     - ``zeta``: the constant of ``fixed`` (DRL-DE: 0.5).
-    - ``safety``, ``zeta_max``: ``regulated`` takes zeta = min(safety * bound, zeta_max)
-      ("marginally below the upper bound", Algorithm 2 line 10; the authors capped at 0.8).
+    - ``fisher`` (``regulated``): ``batch_score`` (F ~ g g^T, the paper's experiments) or
+      ``exact`` (the Gaussian Fisher, Theorem 2 as written); see the two quadratic forms.
+    - ``zeta_rule`` (``regulated``): ``theorem2``: zeta = min(safety * sqrt(2 A+ / (C q)),
+      zeta_max) ("marginally below the upper bound", Algorithm 2 line 10; the authors capped at
+      0.8); ``trust_region``: zeta = min(sqrt(2 delta / q), zeta_max) with delta =
+      ``trust_region_kl``, a KL trust region as in TRPO (beyond the paper). Both mix only
+      where A+ > 0.
     - ``samples``: M, transitions of the agent's own buffer per estimate of A+ (Table IV: 50).
     - ``ratio_clip``: truncation of the importance ratios of eq. (19).
-    - ``entropy_samples``: K reparameterised actions per state for the entropy estimates.
+    - ``entropy_samples``: K reparameterised actions per state for the expectations over
+      actions (entropies, eq. 13's eps); the first of them is the action of the batch score.
     """
 
     rule: MixRuleName = "regulated"
@@ -209,10 +275,17 @@ class MixConfig:
     samples: int = 50
     ratio_clip: float = 10.0
     entropy_samples: int = 4
+    fisher: FisherName = "batch_score"
+    zeta_rule: ZetaRuleName = "theorem2"
+    trust_region_kl: float = 0.01
 
     def __post_init__(self) -> None:
         if self.rule not in MIX_RULES:
             raise ValueError(f"rule must be one of {MIX_RULES}, got {self.rule!r}")
+        if self.fisher not in FISHER_FORMS:
+            raise ValueError(f"fisher must be one of {FISHER_FORMS}, got {self.fisher!r}")
+        if self.zeta_rule not in ZETA_RULES:
+            raise ValueError(f"zeta_rule must be one of {ZETA_RULES}, got {self.zeta_rule!r}")
         for name, lo, hi in (("zeta", 0.0, 1.0), ("safety", 0.0, 1.0), ("zeta_max", 0.0, 1.0)):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and lo < value <= hi):
@@ -223,14 +296,19 @@ class MixConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if not (isinstance(self.ratio_clip, (int, float)) and math.isfinite(self.ratio_clip) and self.ratio_clip >= 1):
             raise ValueError(f"ratio_clip must be a finite number >= 1, got {self.ratio_clip!r}")
+        kl = self.trust_region_kl
+        if isinstance(kl, bool) or not (isinstance(kl, (int, float)) and math.isfinite(kl) and kl > 0):
+            raise ValueError(f"trust_region_kl must be a finite number > 0, got {kl!r}")
 
 
 @dataclass
 class MixResult:
     """Per replica (``[B]`` each): whether it was mixed and with what.
 
-    ``zeta`` is the metric applied (0 where not mixed); ``advantage`` and ``bound`` are A+ and
-    the Theorem 2 bound (NaN for rules that do not compute them); ``nonfinite`` marks replicas
+    ``zeta`` is the metric applied (0 where not mixed); ``advantage`` is A+, ``q`` the Fisher
+    quadratic form and ``bound`` the ``regulated`` rule's upper bound of zeta before safety
+    factor and cap (NaN where not computed: other rules, and q and bound where A+ <= 0);
+    ``capped`` marks mixes whose zeta is the cap ``zeta_max``; ``nonfinite`` marks replicas
     skipped because theta~, A+, q or zeta was not finite.
     """
 
@@ -240,21 +318,25 @@ class MixResult:
     advantage: Tensor
     bound: Tensor
     nonfinite: Tensor
+    q: Tensor
+    capped: Tensor
 
 
 @dataclass
 class RegulatedInputs:
     """What the ``regulated`` rule needs besides the two parameter vectors (see
-    :func:`merl_advantage`): M replay samples of each agent, its critics' min Q there, its
-    temperature, entropy noise, and the discount gamma."""
+    :func:`merl_advantage`): M replay samples of each agent (states, pre-tanh actions, behaviour
+    log-probs), its critics' min Q there and as a function, its temperature, noise for the
+    expectations over actions, and the discount gamma."""
 
     obs: Tensor
-    actions: Tensor
+    pre_tanh: Tensor
     behaviour_log_prob: Tensor
     min_q: Tensor
     alpha: Tensor
     noise: Tensor
     gamma: float
+    critic: Critic
 
 
 def mix(
@@ -279,7 +361,7 @@ def mix(
     b = theta.shape[0]
     dtype = theta.dtype
     nan = torch.full((b,), math.nan, dtype=dtype)
-    advantage, bound = nan.clone(), nan.clone()
+    advantage, bound, q_all = nan.clone(), nan.clone(), nan.clone()
     v = theta_ref - theta
     finite_ref = torch.isfinite(theta_ref).all(dim=1)
     v = torch.where(finite_ref.unsqueeze(1), v, torch.zeros_like(v))
@@ -301,23 +383,33 @@ def mix(
             raise ValueError("the regulated rule needs RegulatedInputs")
         r = regulated
         safe_ref = torch.where(finite_ref.unsqueeze(1), theta_ref, theta)
-        advantage, eps = merl_advantage(spec, theta, safe_ref, r.obs, r.actions, r.behaviour_log_prob,
-                                        r.min_q, r.alpha, r.noise, config.ratio_clip)
+        advantage, eps = merl_advantage(spec, theta, safe_ref, r.obs, r.pre_tanh, r.behaviour_log_prob,
+                                        r.min_q, r.alpha, r.noise, r.critic, config.ratio_clip)
         zeta = torch.zeros(b, dtype=dtype)
         positive = (advantage > 0) & torch.isfinite(advantage) & finite_ref
         rows = positive.nonzero().squeeze(1)
         if rows.numel():  # Algorithm 2, lines 7-10: the Fisher form only where A+ > 0
-            q = fisher_quadratic_form(spec, theta[rows], v[rows], r.obs[rows])
-            bnd = mixing_bound(advantage[rows], eps[rows], q, r.gamma)
+            if config.fisher == "exact":
+                q = fisher_quadratic_form(spec, theta[rows], v[rows], r.obs[rows])
+            else:
+                q = batch_score_quadratic_form(spec, theta[rows], v[rows], r.obs[rows], r.noise[rows, 0])
+            if config.zeta_rule == "theorem2":
+                bnd = mixing_bound(advantage[rows], eps[rows], q, r.gamma)
+                z = config.safety * bnd
+            else:
+                bnd = trust_region_step(q, config.trust_region_kl)
+                z = bnd
+            z = torch.clamp(z, max=config.zeta_max)
+            q_all[rows] = q
             bound[rows] = bnd
-            z = torch.clamp(config.safety * bnd, max=config.zeta_max)
-            zeta[rows] = torch.where(torch.isfinite(q), z, torch.full_like(z, math.nan))
+            zeta[rows] = torch.where(torch.isfinite(q) & ~torch.isnan(bnd), z, torch.full_like(z, math.nan))
         zeta = torch.where(torch.isfinite(advantage), zeta, torch.full_like(zeta, math.nan))
     nonfinite = ~finite_ref | ~torch.isfinite(zeta)
     mixed = ~nonfinite & (zeta > 0)
     zeta = torch.where(mixed, zeta, torch.zeros_like(zeta))
+    capped = mixed & (zeta >= config.zeta_max) if config.rule == "regulated" else torch.zeros_like(mixed)
     new = theta + zeta.unsqueeze(1) * v
-    return MixResult(new, mixed, zeta, advantage, bound, nonfinite)
+    return MixResult(new, mixed, zeta, advantage, bound, nonfinite, q_all, capped)
 
 
 def fleet_regulated_inputs(fleet, agents: Sequence[int], generators: Sequence[torch.Generator],
@@ -329,12 +421,17 @@ def fleet_regulated_inputs(fleet, agents: Sequence[int], generators: Sequence[to
     batches = [fleet.sample_transitions(a, config.samples, g) for a, g in zip(agents, generators)]
     obs = torch.stack([b.obs for b in batches])
     actions = torch.stack([b.action for b in batches])
+    pre_tanh = torch.stack([b.pre_tanh for b in batches])
     log_mu = torch.stack([b.log_prob for b in batches])
     noise = torch.stack([
         torch.randn(config.entropy_samples, config.samples, fleet.act_dim, generator=g, dtype=fleet.dtype)
         for g in generators
     ])
     idx = list(agents)
-    with torch.no_grad():
-        q = fleet.min_q(obs, actions, agents=idx)
-    return RegulatedInputs(obs, actions, log_mu, q, fleet.alpha[idx], noise, fleet.config.gamma)
+
+    def critic(states: Tensor, acts: Tensor) -> Tensor:
+        with torch.no_grad():
+            return fleet.min_q(states, acts, agents=idx)
+
+    return RegulatedInputs(obs, pre_tanh, log_mu, critic(obs, actions), fleet.alpha[idx], noise,
+                           fleet.config.gamma, critic)

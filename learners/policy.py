@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from .nets import LayerSlice, actor_forward, actor_shapes, layout_of
-from .squash import ActionScale, squashed_log_prob_of_normalized, squashed_sample
+from .squash import ActionScale, squashed_log_prob_of_normalized, squashed_log_prob_of_pre_tanh, squashed_sample
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,17 @@ def policy_log_prob(flat: Tensor, obs: Tensor, actions: Tensor, spec: PolicySpec
     center = spec.action.center(mean.dtype, mean.device)
     y = (actions.to(mean.dtype) - center) / scale
     return squashed_log_prob_of_normalized(mean, log_std, y, spec.action.log_scale_sum)
+
+
+def policy_log_prob_of_pre_tanh(flat: Tensor, obs: Tensor, pre_tanh: Tensor, spec: PolicySpec) -> Tensor:
+    """log pi_theta(a|s) of the scaled actions a = center + scale * tanh(u), given u.
+
+    Exact also where tanh(u) saturates (see ``squash.squashed_log_prob_of_pre_tanh``); this is
+    how stored replay actions are re-evaluated under other policies (eq. 19).
+    ``pre_tanh`` has the shape of ``obs`` with ``act_dim`` last; returns ``[B, M]`` (or ``[M]``).
+    """
+    mean, log_std = policy_distribution(flat, obs, spec)
+    return squashed_log_prob_of_pre_tanh(mean, log_std, pre_tanh.to(mean.dtype), spec.action.log_scale_sum)
 
 
 def policy_sample(

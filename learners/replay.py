@@ -7,11 +7,14 @@ gather the minibatches of many agents at once.
 
 Stored per transition: observation s, action a (scaled, as sent to the environment), reward
 r, next observation s', ``terminated`` (1.0 if s' is terminal, so no bootstrap; a time-limit
-cut is *not* terminal), and ``log_prob`` = log mu(a|s) of the behaviour policy that acted
-(needed by the MERL advantage, eq. 19).
+cut is *not* terminal), ``log_prob`` = log mu(a|s) of the behaviour policy that acted, and
+``pre_tanh`` = the Gaussian sample u with a = center + scale * tanh(u). The last two are what
+the MERL advantage (eq. 19) needs: log pi(a|s) of a stored action is recomputed from u, not
+from atanh of the stored float action, which is not invertible where tanh saturated (an
+unchanged policy would otherwise see pi/mu != 1 on exactly the actions at the bounds).
 
 Memory: the tensors are allocated with ``torch.empty`` (pages are committed when written);
-N * capacity * (2 obs_dim + act_dim + 3) values in all.
+N * capacity * (2 obs_dim + 2 act_dim + 3) values in all.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "log_prob")
+FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "log_prob", "pre_tanh")
 
 
 class ReplayBatch(NamedTuple):
@@ -33,6 +36,7 @@ class ReplayBatch(NamedTuple):
     next_obs: Tensor
     terminated: Tensor
     log_prob: Tensor
+    pre_tanh: Tensor
 
 
 def as_mask(mask, n: int, device=None) -> Tensor | None:
@@ -72,6 +76,7 @@ class FleetReplayBuffer:
         self.next_obs = torch.empty(*shape, obs_dim, **kw)
         self.terminated = torch.empty(*shape, **kw)
         self.log_prob = torch.empty(*shape, **kw)
+        self.pre_tanh = torch.empty(*shape, act_dim, **kw)
         self.ptr = torch.zeros(n_agents, dtype=torch.long, device=self.device)
         self.size = torch.zeros(n_agents, dtype=torch.long, device=self.device)
 
@@ -85,7 +90,7 @@ class FleetReplayBuffer:
         return t
 
     @torch.no_grad()
-    def add(self, obs, action, reward, next_obs, terminated, log_prob, mask=None) -> None:
+    def add(self, obs, action, reward, next_obs, terminated, log_prob, pre_tanh, mask=None) -> None:
         """Append one transition for every agent whose ``mask`` entry is True (all if None).
 
         Every argument has N rows (rows of masked-out agents are ignored).
@@ -98,6 +103,7 @@ class FleetReplayBuffer:
             self._rows(next_obs, (self.obs_dim,), "next_obs"),
             self._rows(terminated, (), "terminated"),
             self._rows(log_prob, (), "log_prob"),
+            self._rows(pre_tanh, (self.act_dim,), "pre_tanh"),
         )
         if m is None:
             rows = torch.arange(self.n_agents, device=self.device)

@@ -109,10 +109,39 @@ def squashed_sample(
     (scale it with ``center + scale * y``) and ``log_prob`` is the log-density of the *scaled*
     action, summed over the last (action) dimension.
     """
+    y, log_prob, _ = squashed_sample_with_pre_tanh(mean, log_std, noise, log_scale_sum)
+    return y, log_prob
+
+
+def squashed_sample_with_pre_tanh(
+    mean: Tensor, log_std: Tensor, noise: Tensor, log_scale_sum: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``squashed_sample`` that also returns the pre-squash value u = mean + sigma * noise
+    (what a replay buffer stores so that log pi(a|s) can be recomputed exactly later)."""
     u = mean + torch.exp(log_std) * noise
     y = torch.tanh(u)
     log_prob = (gaussian_log_prob_from_noise(log_std, noise) - tanh_log_abs_det(u)).sum(-1)
-    return y, log_prob - log_scale_sum
+    return y, log_prob - log_scale_sum, u
+
+
+def squashed_log_prob_of_pre_tanh(mean: Tensor, log_std: Tensor, u: Tensor, log_scale_sum: float) -> Tensor:
+    """Log-density of the scaled action ``center + scale * tanh(u)`` given its pre-squash value
+    ``u``, summed over the action dimension.
+
+    Exact for every u, saturated ones included: an action whose tanh rounds to +-1 in float32
+    keeps the density it was drawn with (``squashed_log_prob_of_normalized`` has to clip it).
+    """
+    log_prob = (gaussian_log_prob(mean, log_std, u) - tanh_log_abs_det(u)).sum(-1)
+    return log_prob - log_scale_sum
+
+
+def pre_tanh_of_normalized(y: Tensor, eps: float | None = None) -> Tensor:
+    """``atanh(y)`` after clipping ``y`` to ``[-1 + eps, 1 - eps]`` (default eps: 1e-6 in
+    float32, 1e-12 in float64): the pre-squash value of a normalised action, exact for actions
+    strictly inside the clip range and finite for those that rounded to the bound."""
+    if eps is None:
+        eps = 1e-6 if y.dtype in (torch.float32, torch.float16, torch.bfloat16) else 1e-12
+    return torch.atanh(y.clamp(-1.0 + eps, 1.0 - eps))
 
 
 def squashed_log_prob_of_normalized(
@@ -124,9 +153,4 @@ def squashed_log_prob_of_normalized(
     1e-6 in float32, 1e-12 in float64), so actions that rounded to the bound get a finite,
     very low density instead of -inf. Actions strictly inside the clip range are exact.
     """
-    if eps is None:
-        eps = 1e-6 if y.dtype in (torch.float32, torch.float16, torch.bfloat16) else 1e-12
-    y = y.clamp(-1.0 + eps, 1.0 - eps)
-    u = torch.atanh(y)
-    log_prob = (gaussian_log_prob(mean, log_std, u) - tanh_log_abs_det(u)).sum(-1)
-    return log_prob - log_scale_sum
+    return squashed_log_prob_of_pre_tanh(mean, log_std, pre_tanh_of_normalized(y, eps), log_scale_sum)

@@ -97,6 +97,9 @@ def test_epoch_ends_at_first_collision(figure8):
     assert row["collisions"] >= 1 and row["steps"] < 1500
     last = ctl.transitions[-1]
     assert last.terminated and not last.truncated and last.reward == 0.0
+    # avg_reward is over the horizon T: the steps a crash cut off count 0
+    assert row["avg_reward"] == pytest.approx(row["return"] / 1500)
+    assert row["avg_reward"] < row["return"] / row["steps"]
 
 
 def test_collisions_can_be_survived(figure8):

@@ -47,3 +47,14 @@ def test_merge_sac_learners_live_on_their_vehicles(tmp_path):
     # only agents bound to a vehicle learn: fewer than 13 updates per learning phase
     assert 0 < int(row["critic_updates"]) < 13 * 150
     assert math.isfinite(float(row["critic_loss"]))
+
+
+def test_every_epoch_end_is_a_learning_step_with_a_policy_update(tmp_path):
+    """Algorithm 1, line 14: the policy is also updated at t = T. With one learning phase every
+    10 steps and an epoch of 205 steps, steps 60, 70, ..., 200 learn, and so does step 205."""
+    (row,) = _run("figure8.yaml", tmp_path, "train.epochs=1", "train.update_every=10", "env.horizon=205",
+                  "sac.policy_delay=10")
+    phases = len(range(60, 201, 10)) + 1  # 16
+    assert int(row["critic_updates"]) == 9 * phases
+    # policy updates at each agent's critic updates 1 and 11 (counter 0 and 10), plus the last one
+    assert int(row["policy_updates"]) == 9 * 3

@@ -43,7 +43,7 @@ def random_transitions(n: int, steps: int, seed: int, dtype=torch.float64):
 def collect(fleet: SACFleet, refs: list[SAC] | None, steps: int, seed: int, mask=None) -> None:
     """Act with the fleet (and the references, checking they agree) and store transitions."""
     for obs, nxt, rew, term in random_transitions(fleet.n_agents, steps, seed, fleet.dtype):
-        act, logp = fleet.act(obs, mask=mask)
+        act, logp, pre_tanh = fleet.act(obs, mask=mask)
         if refs is not None:
             for i, ref in enumerate(refs):
                 if mask is None or mask[i]:
@@ -51,7 +51,7 @@ def collect(fleet: SACFleet, refs: list[SAC] | None, steps: int, seed: int, mask
                     torch.testing.assert_close(a_ref, act[i], rtol=1e-12, atol=1e-12)
                     torch.testing.assert_close(lp_ref, logp[i], rtol=1e-10, atol=1e-10)
                     ref.add(obs[i], act[i], rew[i], nxt[i], term[i], logp[i])
-        fleet.add(obs, act, rew, nxt, term, logp, mask=mask)
+        fleet.add(obs, act, rew, nxt, term, logp, mask=mask, pre_tanh=pre_tanh)
 
 
 def linear_rows(params: list[torch.Tensor], i: int, q: int | None = None) -> torch.Tensor:

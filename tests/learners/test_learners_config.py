@@ -12,7 +12,7 @@ def test_defaults_are_table_iv():
     assert c.buffer_size == 100_000 and c.batch_size == 256
     assert (c.actor_lr, c.critic_lr, c.alpha_lr) == (4e-5, 3e-4, 3e-4)
     assert (c.gamma, c.tau, c.policy_delay) == (0.99, 1e-3, 10)
-    assert c.hidden == (256, 256, 256) and c.q_hidden == (256, 256, 256)
+    assert c.hidden == (256, 256) and c.q_hidden == (256, 256) and c.shared_init
     assert (c.log_std_min, c.log_std_max) == (-5.0, 2.0)
     assert c.grad_clip_norm is None and c.init_alpha == 0.01
     assert c.entropy_target(1) == -1.0 and c.warmup_size == 256
@@ -55,3 +55,15 @@ def test_dict_round_trip_and_unknown_keys():
     assert SACConfig.from_dict(c.to_dict()) == c
     with pytest.raises(ValueError, match="unknown field"):
         SACConfig.from_dict({"batchsize": 3})
+
+
+def test_default_policy_has_the_papers_size():
+    """RSM-MASAC's Table V fixes the policy size: psi / rho_total is the same in every row,
+    2.593 GB / 10,223 replicas (= 9.670 GB / 38,120) = 2.179 Mbit per replica, i.e. 68,098
+    parameters of 32 bits: 6 observations -> 256 -> 256 -> mean and log-std of one action."""
+    from learners import SACFleet
+
+    fleet = SACFleet(1, 6, -3.0, 3.0, SACConfig())
+    assert fleet.policy_dim == 6 * 256 + 256 + 256 * 256 + 256 + 2 * (256 + 1) == 68_098
+    per_replica_bits = 2.593 * 8 * 1024**3 / 10_223
+    assert round(per_replica_bits / 32) == pytest.approx(68_098, rel=1e-3)

@@ -151,7 +151,7 @@ def test_float32_fleet_tracks_reference_loosely():
     cfg = small_config(dtype="float32")
     fleet, refs = make_fleet_and_refs(cfg, SEEDS[:3])
     for obs, nxt, rew, term in random_transitions(3, 16, seed=6, dtype=torch.float32):
-        act, logp = fleet.act(obs)
+        act, logp, _ = fleet.act(obs)
         for i, ref in enumerate(refs):
             ref.act(obs[i])
             ref.add(obs[i], act[i], rew[i], nxt[i], term[i], logp[i])

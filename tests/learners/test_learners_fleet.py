@@ -105,8 +105,8 @@ def test_act_mask_freezes_rng_of_inactive_agents():
     assert torch.equal(a.generators[1].get_state(), b.generators[1].get_state())
     assert not torch.equal(a.generators[0].get_state(), b.generators[0].get_state())
     a.act(obs, deterministic=True)  # draws nothing
-    act_a, _ = a.act(obs)  # agent 1's first draw, agents 0 and 2's second
-    act_b, _ = b.act(obs)  # everyone's first draw
+    act_a, _, _ = a.act(obs)  # agent 1's first draw, agents 0 and 2's second
+    act_b, _, _ = b.act(obs)  # everyone's first draw
     assert torch.equal(act_a[1], act_b[1]) and not torch.equal(act_a[0], act_b[0])
 
 
@@ -115,16 +115,16 @@ def test_actions_are_in_range_and_log_probs_consistent():
     wide = make_fleet(log_std_min=1.5, log_std_max=2.0)  # saturating policies hit the bounds
     obs = torch.randn(3, OBS_DIM, dtype=torch.float64) * 3
     for _ in range(20):
-        act, logp = wide.act(obs)
+        act, logp, _ = wide.act(obs)
         assert bool(((act >= low) & (act <= high)).all()) and bool(torch.isfinite(logp).all())
         again = wide.log_prob(obs.unsqueeze(1), act.unsqueeze(1))
         assert bool(torch.isfinite(again).all())  # clipped atanh: finite even at the bound
     fleet = make_fleet()
     for _ in range(20):
-        act, logp = fleet.act(obs)
+        act, logp, _ = fleet.act(obs)
         again = fleet.log_prob(obs.unsqueeze(1), act.unsqueeze(1))[:, 0]
         torch.testing.assert_close(again, logp, rtol=1e-6, atol=1e-6)
-    det, det_logp = fleet.act(obs, deterministic=True)
+    det, det_logp, _ = fleet.act(obs, deterministic=True)
     mean, _ = fleet.distribution(obs.unsqueeze(1))
     torch.testing.assert_close(det, fleet.to_scaled(torch.tanh(mean[:, 0])))
     assert bool(torch.isfinite(det_logp).all())
@@ -235,7 +235,7 @@ def test_functional_policy_matches_fleet_and_supports_jvp():
     act = fleet.to_scaled(torch.tanh(torch.randn(3, 4, 2, dtype=torch.float64)))
     torch.testing.assert_close(policy_log_prob(theta, obs, act, fleet.spec), fleet.log_prob(obs, act))
     a0, lp0 = policy_sample(theta, obs[:, :1], torch.zeros(3, 1, 2, dtype=torch.float64), fleet.spec)
-    det, det_lp = fleet.act(obs[:, 0], deterministic=True)
+    det, det_lp, _ = fleet.act(obs[:, 0], deterministic=True)
     torch.testing.assert_close(a0[:, 0], det)
     torch.testing.assert_close(lp0[:, 0], det_lp)
     # single-vector form and forward-mode derivative along a direction v

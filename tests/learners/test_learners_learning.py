@@ -50,9 +50,9 @@ def test_contextual_bandit(one_thread):
     start = greedy_score()
     for _ in range(800):
         s = torch.rand(n, 1, generator=g) * 2 - 1
-        a, logp = fleet.act(s)
+        a, logp, u = fleet.act(s)
         r = reward(s, a)
-        fleet.add(s, a, r, torch.rand(n, 1, generator=g) * 2 - 1, torch.ones(n), logp)
+        fleet.add(s, a, r, torch.rand(n, 1, generator=g) * 2 - 1, torch.ones(n), logp, pre_tanh=u)
         fleet.update()
     score = greedy_score()
     assert bool((start < -0.3).all()), start  # the task is not solved by the initial weights
@@ -90,9 +90,9 @@ def test_point_mass_reaches_target(one_thread):
     x, t = torch.rand(n, generator=g) * 2 - 1, torch.zeros(n)
     for _ in range(2000):
         o = obs_of(x, t)
-        a, logp = fleet.act(o)
+        a, logp, u = fleet.act(o)
         x2, r = step(x, a[:, 0])
-        fleet.add(o, a, r, obs_of(x2, t + 1), torch.zeros(n), logp)
+        fleet.add(o, a, r, obs_of(x2, t + 1), torch.zeros(n), logp, pre_tanh=u)
         fleet.update()
         x, t = x2, t + 1
         if int(t[0]) >= horizon:
