@@ -22,14 +22,18 @@ A round of agent i starts when its policy-update counter k_i reaches a multiple 
    what is in flight: those replicas count as cancelled. Checkpoints are taken at epoch ends,
    hence always between rounds.
 
-Accounting per epoch (paper's names): ``rho_total`` replicas reconstructed, ``rho_ef`` replicas
-mixed, ``rho_r`` = rho_ef / rho_total, ``psi_gb`` payload on the air in GB (1024^3 bytes,
-retransmissions included), ``messages`` payload packets. Per run: N x N matrices of segments
-received from and effective mixes from each neighbour, cumulative over epochs.
+Accounting per epoch (paper's names): ``rho_total`` replicas reconstructed complete, ``rho_ef``
+of those mixed, ``rho_r`` = rho_ef / rho_total, ``psi_gb`` = rho_total x 32 d bits in GB of
+1024^3 bytes (Table V's count: d the shared parameters), ``messages`` payload packets; what the
+channel really carried (lost segments and retransmissions included) is ``air_gb``. Zero-filled
+replicas are counted apart (``replicas_zero_filled``, ``replicas_zero_filled_mixed``). Per run:
+N x N matrices of segments received from and effective mixes from each neighbour, cumulative
+over epochs.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +68,7 @@ class _Replica:
     segments: list[torch.Tensor | None] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list)
     snapshot_k: list[int] = field(default_factory=list)
+    zero_filled: bool = False
 
 
 class _EpochStats:
@@ -71,11 +76,15 @@ class _EpochStats:
         self.counts = dict.fromkeys(
             ("comm_rounds", "comm_rounds_no_neighbours", "comm_rounds_skipped_busy", "rho_total", "rho_ef",
              "segments_requested", "segments_received", "segments_lost", "segments_cancelled",
-             "replicas_dropped", "replicas_zero_filled", "replicas_cancelled", "mix_nonfinite_skips"), 0)
+             "replicas_dropped", "replicas_zero_filled", "replicas_zero_filled_mixed", "replicas_cancelled",
+             "mix_nonfinite_skips"), 0)
         self.latencies: list[float] = []
-        self.staleness: list[int] = []
-        self.advantages: list[float] = []
-        self.zetas: list[float] = []
+        self.staleness: list[int] = []  # of mixed replicas
+        self.advantages: list[float] = []  # A+ of every replica the rule evaluated (mixed or not)
+        self.qs: list[float] = []  # q and bound where the regulated rule computed them (A+ > 0)
+        self.bounds: list[float] = []
+        self.zetas: list[float] = []  # of mixed replicas
+        self.capped = 0  # mixes at zeta_max
 
 
 def _mean(values: list[float]) -> float:
@@ -95,7 +104,8 @@ class CommMix(Hook):
         self.shared_dim = int(self.shared_idx.numel())
         c = self.cfg
         self.mix_config = MixConfig(rule=c.rule, zeta=c.zeta, safety=c.zeta_safety, zeta_max=c.zeta_max,
-                                    samples=c.samples, ratio_clip=c.ratio_clip, entropy_samples=c.entropy_samples)
+                                    samples=c.samples, ratio_clip=c.ratio_clip, entropy_samples=c.entropy_samples,
+                                    fisher=c.fisher, zeta_rule=c.zeta_rule, trust_region_kl=c.trust_region_kl)
         self.last_k = self.fleet.policy_updates.numpy().copy()
         self.segments_received = np.zeros((n, n), dtype=np.int64)  # [i, j]: segments i got from j
         self.mixes = np.zeros((n, n), dtype=np.int64)  # [i, j]: mixed replicas of i holding j's part
@@ -227,8 +237,8 @@ class CommMix(Hook):
             s["rho_total"] += 1
             self.pending.append(rep)
         elif self.cfg.lost_segment == "zero_fill" and received:
-            s["rho_total"] += 1
-            s["replicas_zero_filled"] += 1
+            s["replicas_zero_filled"] += 1  # not in rho_total: that counts complete replicas
+            rep.zero_filled = True
             for p, (lo, hi) in enumerate(rep.bounds):
                 if rep.segments[p] is None:
                     rep.segments[p] = torch.zeros(hi - lo, dtype=self.fleet.dtype)
@@ -274,8 +284,12 @@ class CommMix(Hook):
         if mixed:
             fleet.set_policy_vectors([agents[b] for b in mixed], result.theta[mixed])
         k_now = fleet.policy_updates
-        for b, rep in enumerate(wave):
-            st.staleness.append(int(k_now[rep.round.agent]) - min(rep.snapshot_k))
+        for value in result.advantage.tolist():
+            if math.isfinite(value):
+                st.advantages.append(value)
+        computed = ~torch.isnan(result.q)
+        st.qs += result.q[computed].tolist()
+        st.bounds += result.bound[computed].tolist()
         for b in mixed:
             rep = wave[b]
             rep.round.mixed += 1
@@ -283,10 +297,13 @@ class CommMix(Hook):
                 rep.round.weight_mixed += float(kwargs["weight_ref"][b])
             for j in set(rep.responders):
                 self.mixes[rep.round.agent, j] += 1
+            st.staleness.append(int(k_now[rep.round.agent]) - min(rep.snapshot_k))
             st.zetas.append(float(result.zeta[b]))
-            if self.cfg.rule == "regulated":
-                st.advantages.append(float(result.advantage[b]))
-        st.counts["rho_ef"] += len(mixed)
+            st.capped += int(result.capped[b])
+            if rep.zero_filled:
+                st.counts["replicas_zero_filled_mixed"] += 1
+            else:
+                st.counts["rho_ef"] += 1
         st.counts["mix_nonfinite_skips"] += int(result.nonfinite.sum())
 
     # ------------------------------------------------------------------ outputs
@@ -298,7 +315,8 @@ class CommMix(Hook):
         return {
             **c,
             "rho_r": c["rho_ef"] / c["rho_total"] if c["rho_total"] else float("nan"),
-            "psi_gb": channel.payload_bits / (8 * 1024**3),
+            "psi_gb": c["rho_total"] * BITS_PER_PARAMETER * self.shared_dim / (8 * 1024**3),
+            "air_gb": channel.payload_bits / (8 * 1024**3),
             "messages": int(channel.payload_packets),
             "segment_latency_mean_s": float(lat.mean()) if lat.size else float("nan"),
             "segment_latency_p95_s": float(np.percentile(lat, 95)) if lat.size else float("nan"),
@@ -306,6 +324,9 @@ class CommMix(Hook):
             "staleness_max": max(st.staleness) if st.staleness else float("nan"),
             "mix_advantage_mean": _mean(st.advantages),
             "mix_zeta_mean": _mean(st.zetas),
+            "mix_q_mean": _mean(st.qs),
+            "mix_bound_mean": _mean(st.bounds),
+            "mix_cap_share": st.capped / len(st.zetas) if st.zetas else float("nan"),
         }
 
     def artifacts(self) -> dict[str, str]:

@@ -29,7 +29,9 @@ from typing import Any
 
 LAST_EVALUATIONS = 5
 MATRICES = {"segments_received": "comm_segments_received.csv", "mixes": "comm_mixes.csv"}
-SUM_COLUMNS = ("rho_total", "psi_gb", "rho_ef", "messages", "collisions")
+SUM_COLUMNS = ("rho_total", "psi_gb", "air_gb", "rho_ef", "messages", "collisions")
+MEAN_COLUMNS = {"mix_zeta_mean": "zeta_mean", "mix_cap_share": "cap_share", "mix_q_mean": "q_mean"}
+"""What decides a mix, as the mean over a run's training epochs (NaN epochs, without mixes, left out)."""
 
 
 class ReportError(Exception):
@@ -101,6 +103,8 @@ class Run:
             values = [v for v in values if math.isfinite(v)]
             out[col] = sum(values) if values else float("nan")
         out["rho_r"] = out["rho_ef"] / out["rho_total"] if out["rho_total"] else float("nan")
+        for col, name in MEAN_COLUMNS.items():
+            out[name] = _nanmean([_float(r.get(col)) for r in train])
         walls = [_float(r.get("wall_time_s")) for r in self.timing]
         walls = [v for v in walls if math.isfinite(v)]
         out["wall_time_s"] = sum(walls) if walls else float("nan")
@@ -261,14 +265,16 @@ def table_rows(groups: list[Group]) -> list[dict[str, Any]]:
         rewards = [s["reward_last5"] for s in sums]
         row["reward_mean"] = _nanmean(rewards)
         row["reward_std"] = _nanstd(rewards)
-        for col in ("rho_total", "psi_gb", "rho_ef", "rho_r", "messages", "collisions", "wall_time_s", "epochs"):
+        for col in ("rho_total", "psi_gb", "air_gb", "rho_ef", "rho_r", "messages", "collisions", "wall_time_s",
+                    "epochs", *MEAN_COLUMNS.values()):
             row[col] = _nanmean([s[col] for s in sums])
         rows.append(row)
     return rows
 
 
 TABLE_COLUMNS = ("configuration", "seeds", "method", "U", "P", "kappa", "reward_mean", "reward_std", "rho_total",
-                 "psi_gb", "rho_ef", "rho_r", "messages", "collisions", "wall_time_s", "epochs")
+                 "psi_gb", "rho_ef", "rho_r", "messages", "collisions", "wall_time_s", "epochs", "air_gb",
+                 "zeta_mean", "cap_share", "q_mean")
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -296,16 +302,20 @@ def table_markdown(rows: list[dict[str, Any]], evaluated: bool) -> str:
     source = (f"last {LAST_EVALUATIONS} evaluations" if evaluated
               else f"last {LAST_EVALUATIONS} training epochs (the runs have no evaluation rows)")
     head = ["configuration", "seeds", "method", "U", "P", "kappa", "average reward", "rho_total", "psi (GB)",
-            "rho_ef", "rho_r", "collisions", "wall time (s)"]
-    lines = [f"Average reward: {source}, mean +- std over seeds. rho_total, psi, rho_ef, collisions and wall "
-             "time: summed over a run's training epochs, mean over seeds; rho_r = rho_ef / rho_total.", "",
+            "rho_ef", "rho_r", "collisions", "wall time (s)", "air (GB)", "zeta", "at cap"]
+    lines = [f"Average reward: {source}, mean +- std over seeds. rho_total, psi, rho_ef, collisions, wall "
+             "time and air (what the channel carried, lost segments and retransmissions included): summed "
+             "over a run's training epochs, mean over seeds; rho_r = rho_ef / rho_total. zeta and at cap: the "
+             "mean mixture metric of the mixes and the share of them at zeta_max, mean over training epochs "
+             "and seeds.", "",
              "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in rows:
         rho_r = f"{100 * r['rho_r']:.2f}%" if math.isfinite(r["rho_r"]) else "nan"
         cells = [r["configuration"].replace("|", "/"), str(r["seeds"]), _fmt(r["method"]), _fmt(r["U"]),
                  _fmt(r["P"]), _fmt(r["kappa"]), f"{_fmt(r['reward_mean'])} +- {_fmt(r['reward_std'])}",
                  _fmt(r["rho_total"], 6), _fmt(r["psi_gb"]), _fmt(r["rho_ef"], 6), rho_r, _fmt(r["collisions"]),
-                 _fmt(round(r["wall_time_s"], 1))]
+                 _fmt(round(r["wall_time_s"], 1)), _fmt(r["air_gb"]), _fmt(r["zeta_mean"], 3),
+                 _fmt(r["cap_share"], 3)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -8,7 +8,7 @@ Three orthogonal choices describe a method (RSM-MASAC, Section V-A, and its base
 - ``rule``: how a referential policy is mixed (``learners.mixing``): ``average``, ``fixed``,
   ``regulated`` (Theorem 2), ``reward_weighted`` (RS-PPS);
 - ``shared_layers``: which layers are exchanged and mixed (``all``, ``except_first``, or a
-  list of layer names such as ``[fc2, mean, log_std]``).
+  list of layer names such as ``[fc1, mean, log_std]``).
 
 ``method`` names a preset of the three (the table below); keys given explicitly win over the
 preset. Example (YAML)::
@@ -83,6 +83,18 @@ class CommConfig(BaseModel):
     zeta_safety: float = Field(0.9, gt=0, le=1, description="'regulated': zeta = safety x the "
                                "Theorem 2 bound ('marginally below' it) ...")
     zeta_max: float = Field(0.8, gt=0, le=1, description="... capped at zeta_max (the authors' code: 0.8).")
+    fisher: Literal["batch_score", "exact"] = Field(
+        "batch_score", description="'regulated': the Fisher of eq. (20) in q = (theta~ - theta)^T F "
+        "(theta~ - theta). batch_score: F ~ g g^T with g the batch-mean score over the M samples "
+        "(what RSM-MASAC's experiments used); exact: the Gaussian policy's Fisher (Theorem 2 as "
+        "written; on average about M times larger q, so smaller zeta).")
+    zeta_rule: Literal["theorem2", "trust_region"] = Field(
+        "theorem2", description="'regulated': theorem2: zeta = min(zeta_safety x sqrt(2 A+ / (C q)), "
+        "zeta_max) (Theorem 2); trust_region: zeta = min(sqrt(2 delta / q), zeta_max) with delta = "
+        "trust_region_kl, a KL trust region as in TRPO (beyond the paper). Both mix only where A+ > 0.")
+    trust_region_kl: float = Field(0.01, gt=0, allow_inf_nan=False, description="delta of "
+                                   "zeta_rule trust_region: the largest KL(pi || pi_mix) one mix may cause "
+                                   "(second-order estimate 1/2 zeta^2 q).")
     ratio_clip: float = Field(10.0, ge=1, allow_inf_nan=False, description="Truncation of the "
                               "importance ratios pi/mu of eq. (19).")
     entropy_samples: int = Field(4, ge=1, description="Reparameterised actions per state for the "

@@ -51,14 +51,17 @@ def test_ideal_channel_accounting_matches_the_paper(tmp_path):
         assert int(r["segments_received"]) == int(r["segments_requested"])
         # every round: P_i = min(4, 8 neighbours) = 4 segments, kappa_i = 3 replicas
         assert int(r["segments_requested"]) == 12 * int(r["comm_rounds"]) == 4 * int(r["rho_total"])
-        # psi = rho_total x v with v = 32 d bits (paper, Section VI-B), and it is what the channel carried
+        # psi = rho_total x v with v = 32 d bits (paper, Section VI-B); on an ideal channel it is
+        # also what the channel carried (air_gb)
         assert float(r["psi_gb"]) * 8 * 1024**3 == pytest.approx(int(r["rho_total"]) * 32 * D_SMALL)
-        assert float(r["psi_gb"]) * 8 * 1024**3 == pytest.approx(int(r["channel_payload_bits"]))
+        assert float(r["air_gb"]) * 8 * 1024**3 == pytest.approx(int(r["channel_payload_bits"]))
+        assert float(r["air_gb"]) == pytest.approx(float(r["psi_gb"]))
         assert int(r["messages"]) == int(r["channel_payload_packets"])
         assert float(r["rho_r"]) == pytest.approx(int(r["rho_ef"]) / int(r["rho_total"]))
         assert float(r["staleness_max"]) == 0  # zero-time transfers mix before the next update
         assert int(r["transfers_started"]) == int(r["transfers_ok"])
-    assert 0 < float(rows[-1]["mix_zeta_mean"]) <= 0.8 and float(rows[-1]["mix_advantage_mean"]) > 0
+    assert 0 < float(rows[-1]["mix_zeta_mean"]) <= 0.8 and math.isfinite(float(rows[-1]["mix_advantage_mean"]))
+    assert 0 <= float(rows[-1]["mix_cap_share"]) <= 1 and float(rows[-1]["mix_q_mean"]) >= 0
     received = _matrix(tmp_path / "comm_segments_received.csv")
     mixes = _matrix(tmp_path / "comm_mixes.csv")
     assert received.shape == (9, 9) and received.sum() == _total(rows, "segments_received")
@@ -79,12 +82,33 @@ def test_dropped_replica_rate_is_one_minus_prr_to_the_packets_per_replica(tmp_pa
     assert n > 300
     assert abs(dropped / n - p_drop) < 4 * math.sqrt(p_drop * (1 - p_drop) / n)
     assert _total(rows, "segments_lost") > 0 and _total(rows, "psi_gb") > 0
+    # psi counts complete replicas (Table V); what the air carried includes the lost segments
+    for r in rows:
+        assert float(r["psi_gb"]) * 8 * 1024**3 == pytest.approx(int(r["rho_total"]) * 32 * D_SMALL)
+        assert float(r["air_gb"]) > float(r["psi_gb"])
+
+
+def test_zero_filled_replicas_are_counted_apart_from_rho_total(tmp_path):
+    """rho_total counts complete replicas only (the paper's reconstructed referential policies);
+    a replica with a lost segment that is mixed with zeros in its place is counted apart."""
+    rows = _run(tmp_path, "train.epochs=1", "comm.lost_segment=zero_fill", "channel.max_retries=0",
+                "channel.medium=independent", "channel.radio.params={range_m: 1000, prr: 0.97}")
+    (r,) = rows
+    started = int(r["segments_requested"]) // 4  # every round: P_i = 4 (8 neighbours in range)
+    assert int(r["segments_requested"]) == 4 * started
+    parts = ("rho_total", "replicas_zero_filled", "replicas_dropped", "replicas_cancelled")
+    assert sum(int(r[c]) for c in parts) == started
+    assert int(r["replicas_zero_filled"]) > 0 and int(r["rho_total"]) > 0
+    assert int(r["rho_ef"]) <= int(r["rho_total"])
+    assert int(r["replicas_zero_filled_mixed"]) <= int(r["replicas_zero_filled"])
+    assert float(r["psi_gb"]) * 8 * 1024**3 == pytest.approx(int(r["rho_total"]) * 32 * D_SMALL)
 
 
 @pytest.mark.parametrize("mode", ["async", "sync"])
 def test_staleness_under_a_slow_link(tmp_path, mode):
-    # 0.05 Mb/s: a 10.8 kbit segment takes ~0.2 s, two traffic ticks, while agents learn every tick
-    rows = _run(tmp_path, "train.epochs=1", f"comm.mode={mode}",
+    # 0.05 Mb/s: a 10.8 kbit segment takes ~0.2 s (private links, no contention), two traffic
+    # ticks, while agents learn every tick
+    rows = _run(tmp_path, "train.epochs=1", f"comm.mode={mode}", "channel.medium=independent",
                 "channel.radio.params={range_m: 1000, prr: 1.0, data_rate_mbps: 0.05}")
     (r,) = rows
     assert int(r["rho_ef"]) > 0 and float(r["segment_latency_mean_s"]) > 0.1
@@ -200,3 +224,32 @@ def test_config_presets_and_overrides():
         assert (c.exchange, c.rule, c.shared_layers) == (preset["exchange"], preset["rule"], preset["shared_layers"])
     c = load_config(SCENARIOS / "merge.yaml", ["comm.method=avg", "comm.rule=regulated"]).comm
     assert (c.exchange, c.rule) == ("full", "regulated")  # an explicit key wins over the preset
+
+
+def test_staleness_is_of_mixed_replicas_and_advantage_of_every_evaluated_one(tmp_path):
+    """The regulated rule evaluates A+ for every complete replica and mixes only where A+ > 0:
+    mix_advantage_mean averages every evaluated replica (not only the mixed ones, which would
+    be positive by construction), staleness_* only the mixed ones."""
+    ctx, hook, fleet = _hand_built(tmp_path, "rsm_masac", [0.0, 20.0, 40.0, 60.0, 80.0], "ideal")
+    g = torch.Generator().manual_seed(1)
+    n = fleet.n_agents
+    for _ in range(64):  # replay data for the M samples of eq. 19
+        obs = torch.randn(n, 6, generator=g)
+        a, logp, u = fleet.act(obs)
+        fleet.add(obs, a, torch.rand(n, generator=g), torch.randn(n, 6, generator=g), torch.zeros(n), logp,
+                  pre_tanh=u)
+    hook.after_fleet_step(ctx)
+    ctx.env.run()
+    evaluated = len(hook.pending)
+    assert evaluated == 5 * 3  # five agents in range of each other, kappa_i = 3
+    fleet._policy_updates += 7  # the agents learned since the segments were cut
+    hook.flush()
+    st = hook.stats
+    mixed = st.counts["rho_ef"]
+    assert 0 < mixed < evaluated  # some replicas had A+ > 0, some not
+    assert len(st.advantages) == evaluated and min(st.advantages) <= 0 < max(st.advantages)
+    assert len(st.staleness) == mixed and set(st.staleness) == {7}
+    assert len(st.zetas) == mixed and len(st.qs) == sum(a > 0 for a in st.advantages)
+    row = hook._row(ctx)
+    assert row["mix_advantage_mean"] == pytest.approx(float(np.mean(st.advantages)))
+    assert row["staleness_mean"] == 7 and row["rho_ef"] == mixed
