@@ -299,9 +299,14 @@ class Channel:
     def equip_uniform(self, key: Any) -> float:
         """The uniform number in [0, 1) that decides whether background vehicle ``key`` is
         equipped (equipped iff it is below ``channel.cam.penetration``): a function of the
-        channel's seed and the key only (a keyed hash of ``repr(key)``), not of the order in
+        channel's seed and the key only (a keyed hash of ``repr(key)``, strings and integers
+        taken as plain ``str`` / ``int``), not of the order in
         which vehicles appear or of how many draws other streams made. So at every update the
         vehicles equipped at p are a subset of those equipped at p' > p."""
+        if isinstance(key, str):
+            key = str(key)  # numpy.str_ and plain str alike
+        elif isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
+            key = int(key)
         digest = hashlib.blake2b(repr(key).encode(), digest_size=8,
                                  key=self._equip_salt.to_bytes(8, "little")).digest()
         return (int.from_bytes(digest, "little") >> 11) * 2.0**-53

@@ -267,6 +267,7 @@ def test_penetration_subsets_stay_nested_with_vehicles_arriving_at_later_updates
     for key in sorted(seen[1.0][-1], reverse=True):
         alone.update([0, 1], line(2), background_ids=[key], background_positions=np.array([[0.0, 10.0]]))
     assert set(alone.background_stations) == seen[0.6][-1]
+    assert alone.equip_uniform(np.str_("flow.3")) == alone.equip_uniform("flow.3")  # numpy strings alike
 
 
 def _cav_graphs_under_background_cams(cam, steps=30, seed=5):
