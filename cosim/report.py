@@ -343,6 +343,18 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.=+-]+", "_", text).strip("._")[:120] or "run"
 
 
+NON_LEARNING = ("idm", "random")
+
+
+def reference_level(group: Group) -> float | None:
+    """The mean reward of a group whose learner does not learn (``idm``, ``random``) over all its
+    points, drawn as a horizontal reference line; None for learning groups."""
+    if group.runs[0].config.get("learner", "sac") not in NON_LEARNING:
+        return None
+    values = [m for m in curve(group)[1] if math.isfinite(m)]
+    return sum(values) / len(values) if values else None
+
+
 def plot_learning_curves(groups: list[Group], out: Path) -> list[Path]:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -350,11 +362,17 @@ def plot_learning_curves(groups: list[Group], out: Path) -> list[Path]:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["configuration", "epoch", "reward_mean", "reward_std", "seeds"])
     evaluated_any = False
+    all_epochs = [e for g in groups for e in curve(g)[0]]
     for g in groups:
         epochs, mean, std, n, evaluated = curve(g)
         evaluated_any |= evaluated
         for row in zip(epochs, mean, std, n):
             writer.writerow([g.label, row[0], repr(row[1]), repr(row[2]), row[3]])
+        level = reference_level(g)
+        if level is not None and all_epochs:  # a controller that does not learn: one level
+            ax.axhline(level, color="0.3", linestyle="--", linewidth=1.2,
+                       label=f"{g.label} (does not learn; mean {level:.3f})")
+            continue
         line, = ax.plot(epochs, mean, label=g.label, marker="o" if len(epochs) < 30 else None, ms=3)
         lo = [m - s for m, s in zip(mean, std)]
         hi = [m + s for m, s in zip(mean, std)]

@@ -147,3 +147,17 @@ def test_cli_report_runs_without_torch(tmp_path):
     result = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert (run / "report" / "table_v.md").is_file()
+
+
+def test_a_non_learning_run_is_a_reference_level(tmp_path):
+    learning = write_run(tmp_path / "sac", [0.1, 0.2, 0.3])
+    idm = write_run(tmp_path / "idm", [0.4, 0.5, 0.6])
+    (idm / "config.yaml").write_text("learner: idm\n")
+    groups, _ = collect([learning, idm])
+    from cosim.report import reference_level
+
+    by_label = {g.label: g for g in groups}
+    assert reference_level(by_label["sac"]) is None
+    assert reference_level(by_label["idm"]) == pytest.approx(0.5)
+    make_report([learning, idm], tmp_path / "report")
+    assert (tmp_path / "report" / "learning_curves.png").stat().st_size > 1000
