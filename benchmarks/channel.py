@@ -43,7 +43,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 import numpy as np  # noqa: E402
 import simpy  # noqa: E402
 
-from cosim.profiling import Clock  # noqa: E402
+from cosim.run.profiling import Clock  # noqa: E402
 
 from cosim.channel import Channel, ChannelConfig  # noqa: E402
 from cosim.channel.topology import build_topology  # noqa: E402
@@ -161,11 +161,11 @@ def epoch_share(epochs: int, horizon: int | None, mediums: list[str]) -> list[di
     import tempfile
     from pathlib import Path
 
-    import cosim.engine as engine
+    import cosim.sim.engine as engine
     from cosim.channel.channel import Channel
-    from cosim.channel.medium import CsmaMedium
+    from cosim.channel.csma import CsmaMedium
     from cosim.config import load_config
-    from cosim.experiment import run_experiment
+    from cosim.run.experiment import run_experiment
 
     root = Path(__file__).resolve().parents[1]
     clock = Clock()

@@ -46,7 +46,7 @@ from learners.mixing import (  # noqa: E402
 )
 from learners.policy import policy_distribution, policy_log_prob_of_pre_tanh  # noqa: E402
 
-from cosim.profiling import Clock  # noqa: E402
+from cosim.run.profiling import Clock  # noqa: E402
 
 OBS_DIM = 6
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -162,9 +162,9 @@ def epoch_share(epochs: int, skip: int) -> None:
     processes, which only CommMix starts) over the wall time of each epoch, in one process: a
     ratio measured in the same run, so a busy machine slows both sides alike."""
     from cosim.channel.channel import Channel
-    from cosim.commmix import CommMix
+    from cosim.sim.commmix import CommMix
     from cosim.config import load_config
-    from cosim.experiment import run_experiment
+    from cosim.run.experiment import run_experiment
 
     clock = Clock()
     for name in ("begin_epoch", "after_traffic_step", "after_fleet_step", "before_act", "end_epoch", "_arrived"):
@@ -173,7 +173,7 @@ def epoch_share(epochs: int, skip: int) -> None:
     Channel.pull = clock.function(Channel.pull)
     Channel._transfer = clock.generator(Channel._transfer)
     epoch_clock: list[float] = []
-    import cosim.engine as engine
+    import cosim.sim.engine as engine
 
     run_epoch = engine.Engine.run_epoch
 

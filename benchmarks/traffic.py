@@ -26,11 +26,11 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import numpy as np  # noqa: E402
 
-from cosim import seeding  # noqa: E402
+from cosim.sim import seeding  # noqa: E402
 from cosim.config import load_config  # noqa: E402
-from cosim.controllers import idm_acceleration  # noqa: E402
-from cosim.experiment import make_controller, make_hooks  # noqa: E402
-from cosim.engine import Engine  # noqa: E402
+from cosim.sim.controllers import idm_acceleration  # noqa: E402
+from cosim.run.experiment import make_controller, make_hooks  # noqa: E402
+from cosim.sim.engine import Engine  # noqa: E402
 from cosim.traffic.sumo import SumoTraffic  # noqa: E402
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"

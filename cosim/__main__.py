@@ -2,7 +2,7 @@
 
 import sys
 
-from cosim.signals import StopSignals
+from cosim.run.signals import StopSignals
 
 with StopSignals.install() as _stop:  # from the first import on, a signal stops the command quietly
     from cosim.cli import console

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from cosim import docgen
+from cosim.cli import docgen
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -14,7 +14,7 @@ DOCS = ROOT / "docs"
 
 def test_scenario_keys_is_up_to_date():
     current = (DOCS / "scenario-keys.md").read_text(encoding="utf-8")
-    assert current == docgen.generate(), "docs/scenario-keys.md is out of date: run python -m cosim.docgen"
+    assert current == docgen.generate(), "docs/scenario-keys.md is out of date: run python -m cosim.cli.docgen"
 
 
 def test_every_schema_key_is_documented():

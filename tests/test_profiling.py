@@ -1,4 +1,4 @@
-"""cosim.profiling.Clock: time inside wrapped functions and SimPy process steps, nested calls once."""
+"""cosim.run.profiling.Clock: time inside wrapped functions and SimPy process steps, nested calls once."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 
 import simpy
 
-from cosim.profiling import Clock
+from cosim.run.profiling import Clock
 
 
 def _busy(seconds: float) -> None:

@@ -13,7 +13,7 @@ Time model (docs/design.md, "The V2V channel"):
   PPDU airtime + ``per_packet_overhead_s`` and arrives with the success probability of the edge
   (for a frame of that kind: request or payload) *at the end of its airtime*; a lost frame is
   resent up to ``max_retries`` times. ``medium: csma``: frames go through one shared 802.11p
-  EDCA medium (:mod:`cosim.channel.medium`): they wait for the channel, collide, are ACKed and
+  EDCA medium (:mod:`cosim.channel.csma`): they wait for the channel, collide, are ACKed and
   retried by the MAC, and arrive by SINR.
   An update that removes the edge (out of range, or a vehicle gone) fails the transfer at that
   moment. The request holds no slot (a short control message).
@@ -77,7 +77,7 @@ from radio_models.snr import SnrRadioModel
 
 from .config import ChannelConfig
 from .linkstate import CorrelatedLinkState
-from .medium import CAM_OUTCOMES, CsmaMedium, Frame
+from .csma import CAM_OUTCOMES, CsmaMedium, Frame
 from .stats import ChannelStats, FailureCause, TransferResult
 from .topology import LinkState, Topology, build_topology
 
@@ -118,7 +118,7 @@ class Channel:
     Args:
         env: the SimPy environment (time in seconds).
         config: the ``channel`` section.
-        rng: the channel's random stream (e.g. ``cosim.seeding.rng(seed, "channel")``).
+        rng: the channel's random stream (e.g. ``cosim.sim.seeding.rng(seed, "channel")``).
         radio_model: an already created model, instead of ``config.radio.create_model()``.
     """
 

@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-from cosim.signals import StopSignals
+from cosim.run.signals import StopSignals
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--set", dest="overrides", **overrides)
     validate.add_argument("--print", action="store_true", help="print the resolved config")
 
-    from cosim import report, sweep  # sweeps and reports: their own modules (no torch at import)
+    from cosim.cli import report, sweep  # sweeps and reports: their own modules (no torch at import)
 
     sweep.add_arguments(sub.add_parser("sweep", help="run the members of a sweep file (resumes a killed sweep)"))
     report.add_arguments(sub.add_parser("report", help="plots and tables from run or sweep directories"))
@@ -89,7 +89,7 @@ def _fail(lines: list[str], status: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns its exit status. SIGINT/SIGTERM are recorded for the whole
-    command and acted on at safe points (:mod:`cosim.signals`): never a traceback."""
+    command and acted on at safe points (:mod:`cosim.run.signals`): never a traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
@@ -125,7 +125,7 @@ def _main(argv: list[str], where: dict[str, Path], stop: StopSignals) -> int:
     stop.check()
     if args.command not in ("sweep", "report"):
         return _run_or_evaluate(args, where)
-    from cosim import report, sweep
+    from cosim.cli import report, sweep
 
     return (sweep if args.command == "sweep" else report).cli(args)
 
@@ -150,7 +150,7 @@ def _run_or_evaluate(args: argparse.Namespace, where: dict[str, Path]) -> int:
         return 0
 
     import radio_models
-    from cosim.experiment import ControllerError, RunDirError, RunError, run_experiment
+    from cosim.run.experiment import ControllerError, RunDirError, RunError, run_experiment
     from cosim.traffic.network import NetworkBuildError
     from cosim.traffic.sumo import TrafficError
 
@@ -171,7 +171,7 @@ def _run_or_evaluate(args: argparse.Namespace, where: dict[str, Path]) -> int:
         return _fail([f"{args.scenario}: channel.radio: {exc}"], EXIT_BAD_INPUT)
     except (NetworkBuildError, TrafficError) as exc:
         return _fail([str(exc)], EXIT_FAILED)
-    from cosim.report import summary_line
+    from cosim.cli.report import summary_line
 
     print(summary_line(metrics.parent))
     print(f"results: {metrics}; plots and tables: cosim report {metrics.parent}")
@@ -190,7 +190,7 @@ def _set_threads(n: int) -> bool:
 
 def _evaluate(args) -> int:
     import radio_models
-    from cosim.experiment import RunDirError, RunError, evaluate_run
+    from cosim.run.experiment import RunDirError, RunError, evaluate_run
     from cosim.traffic.network import NetworkBuildError
     from cosim.traffic.sumo import TrafficError
 

@@ -188,7 +188,7 @@ def _short(keys: list[str]) -> dict[str, str]:
 
 def collect(dirs: list[Path]) -> tuple[list[Group], list[str]]:
     """Groups of runs from run and sweep directories, and the swept keys (seed excluded)."""
-    from cosim.sweep import FIXED_COLUMNS, INDEX
+    from cosim.cli.sweep import FIXED_COLUMNS, INDEX
 
     groups: dict[str, Group] = {}
     swept: list[str] = []
@@ -331,7 +331,7 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> None:
-    from cosim.rundir import atomic_write_bytes
+    from cosim.run.rundir import atomic_write_bytes
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -385,7 +385,7 @@ def plot_learning_curves(groups: list[Group], out: Path) -> list[Path]:
         ax.legend(fontsize=7, loc="best")
     paths = [out / "learning_curves.png", out / "learning_curves.csv"]
     _save(fig, paths[0])
-    from cosim.rundir import atomic_write_text
+    from cosim.run.rundir import atomic_write_text
 
     atomic_write_text(paths[1], buf.getvalue())
     return paths
@@ -470,7 +470,7 @@ def plot_effects(groups: list[Group], swept: list[str], out: Path) -> list[Path]
 
 def make_report(dirs: list[Path], out: Path | None = None) -> list[Path]:
     """Write the report of ``dirs`` into ``out`` (default: the first directory's ``report/``)."""
-    from cosim.rundir import atomic_write_text
+    from cosim.run.rundir import atomic_write_text
 
     groups, swept = collect([Path(d) for d in dirs])
     out = Path(out) if out is not None else Path(dirs[0]) / "report"

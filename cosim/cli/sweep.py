@@ -14,7 +14,7 @@ A sweep file (YAML)::
 
 Members are ``grid x zip x seeds``. Every member is loaded and validated before anything runs;
 one bad value fails the whole sweep (exit 2) naming the member and the key. Each member runs
-as ``python -m cosim run BASE --set ... --out DIR/<member>`` in a process of its own (libsumo
+as ``python -m cosim.cli.member run BASE --set ... --out DIR/<member>`` in a process of its own (libsumo
 allows one simulation per process), so it inherits everything ``cosim run`` does: resume from
 the checkpoint, refusal of a foreign directory, a clean stop on SIGINT/SIGTERM.
 
@@ -33,7 +33,6 @@ same path).
 from __future__ import annotations
 
 import csv
-import ctypes
 import hashlib
 import io
 import itertools
@@ -42,7 +41,6 @@ import math
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -50,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cosim.signals import Interrupted, StopSignals, say
+from cosim.run.signals import Interrupted, StopSignals, say
 
 STATUSES = ("pending", "running", "done", "failed")
 INDEX = "sweep.csv"
@@ -332,7 +330,7 @@ def read_index(out: Path) -> dict[str, dict[str, str]]:
 
 
 def write_index(sweep: Sweep, out: Path) -> None:
-    from cosim.rundir import atomic_write_text
+    from cosim.run.rundir import atomic_write_text
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -364,7 +362,7 @@ def merge_index(sweep: Sweep, out: Path) -> None:
 
 # ---------------------------------------------------------------------------- running members
 def member_command(sweep: Sweep, member: Member, out: Path) -> list[str]:
-    args = [sys.executable, "-m", "cosim.sweep", "--member", "run", str(sweep.base),
+    args = [sys.executable, "-m", "cosim.cli.member", "run", str(sweep.base),
             "--out", str(out / member.name), "--no-progress"]
     for text in member.overrides:
         args += ["--set", text]
@@ -477,7 +475,7 @@ def run_sweep(sweep: Sweep, out: Path, *, workers: int = 1, backend: str = "loca
     """
     from tqdm import tqdm
 
-    from cosim.rundir import RunLock
+    from cosim.run.rundir import RunLock
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -553,7 +551,7 @@ def _wait_unlocked(run_dir: Path, bar, timeout_s: float = 300) -> None:
 
 def _stop(runner, sweep: Sweep, out: Path, started: dict[str, float], by_name: dict[str, Member],
           stop: StopSignals) -> None:
-    """Pass the signal on to the running members (they stop at a safe point, see cosim.experiment),
+    """Pass the signal on to the running members (they stop at a safe point, see cosim.run.experiment),
     wait for them, mark them pending. A second signal is passed on too (they stop at once)."""
     stop.on_repeat = runner.signal_all
     say(f"{sweep.name}: stopping {len(started)} running member(s) at their next safe point "
@@ -570,29 +568,6 @@ def _stop(runner, sweep: Sweep, out: Path, started: dict[str, float], by_name: d
     for name in started:
         by_name[name].status = "pending"
     write_index(sweep, out)
-
-
-# ---------------------------------------------------------------------------- a member's process
-def _die_with_parent() -> None:
-    """Linux: this process gets SIGTERM when the sweep process dies (even by SIGKILL), so no
-    member goes on writing after its sweep was killed; it checkpoints and stops."""
-    parent = os.environ.get("COSIM_SWEEP_PARENT")
-    if not parent or not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if str(os.getppid()) != parent:  # the parent died before prctl
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _member_main(argv: list[str]) -> int:
-    _die_with_parent()
-    from cosim.cli import main
-
-    return main(argv)
 
 
 # ---------------------------------------------------------------------------- command line
@@ -646,7 +621,7 @@ def cli(args) -> int:
         for m in sweep.members:
             print(f"  {m.status:8s} {m.name}  " + " ".join(f"--set {shlex.quote(o)}" for o in m.overrides))
         return 0
-    from cosim.rundir import RunDirError
+    from cosim.run.rundir import RunDirError
 
     try:
         failed = run_sweep(sweep, out, workers=args.workers, backend=args.backend, address=args.address,
@@ -663,9 +638,3 @@ def cli(args) -> int:
                       file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["--member"]:
-        sys.exit(_member_main(sys.argv[2:]))
-    sys.exit("usage: cosim sweep SWEEP.yaml (this module runs sweep members with --member)")

@@ -273,7 +273,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Scenari
 
 def dump_config(config: ScenarioConfig, path: Path) -> None:
     """Write the fully resolved config (every default spelled out, absolute paths) as YAML."""
-    from cosim.rundir import atomic_write_text
+    from cosim.run.rundir import atomic_write_text
 
     atomic_write_text(Path(path), yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
 

@@ -236,7 +236,7 @@ class ScenarioConfig(StrictModel):
     learner: str = Field(
         "sac", description="What drives the CAVs: 'sac' (multi-agent SAC, one learner per agent "
         "slot), 'idm' (built-in car following), 'random' (uniform accelerations), another name "
-        "registered with cosim.controller_registry.register_controller, or a factory "
+        "registered with cosim.plugins.controller_registry.register_controller, or a factory "
         "'package.module:function' taking the resolved config.")
     sumo: SumoConfig = Field(default_factory=SumoConfig)
     network: NetworkConfig
@@ -255,7 +255,7 @@ class ScenarioConfig(StrictModel):
     @field_validator("learner")
     @classmethod
     def _known_learner(cls, name: str) -> str:
-        from cosim import controller_registry
+        from cosim.plugins import controller_registry
 
         if not controller_registry.is_known(name):
             raise ValueError(f"unknown learner {name!r}; allowed: {', '.join(controller_registry.available())} "

@@ -9,7 +9,7 @@ two ways:
 - ``register_controller("mine", factory)`` in code that runs before the config is loaded;
 - naming it directly in the scenario as ``learner: my_pkg.my_module:make_controller``.
 
-Only controllers that are :class:`~cosim.sac_controller.SACController` take part in CommMix
+Only controllers that are :class:`~cosim.sim.sac_controller.SACController` take part in CommMix
 rounds; any other controller drives and learns (or not) on its own.
 """
 
@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Callable, Union
 
 if TYPE_CHECKING:
     from cosim.config import ScenarioConfig
-    from cosim.contracts import Controller
+    from cosim.sim.contracts import Controller
 
 Factory = Callable[["ScenarioConfig"], "Controller"]
 
 _REGISTRY: dict[str, Union[str, Factory]] = {
-    "sac": "cosim.sac_controller:SACController",
-    "idm": "cosim.controllers:IDMController.from_config",
-    "random": "cosim.controllers:RandomController.from_config",
+    "sac": "cosim.sim.sac_controller:SACController",
+    "idm": "cosim.sim.controllers:IDMController.from_config",
+    "random": "cosim.sim.controllers:RandomController.from_config",
 }
 
 
@@ -76,11 +76,11 @@ def resolve(name: str) -> Factory:
 
 def make_controller(config: ScenarioConfig) -> Controller:
     """The controller named by ``config.learner``, made from the resolved config."""
-    from cosim.contracts import Controller
+    from cosim.sim.contracts import Controller
 
     factory = resolve(config.learner)
     controller = factory(config)
     if not isinstance(controller, Controller):
         raise ControllerError(f"learner {config.learner!r}: the factory returned {type(controller).__name__}, "
-                              "not a cosim.contracts.Controller")
+                              "not a cosim.sim.contracts.Controller")
     return controller

@@ -1,7 +1,7 @@
 """A run: epochs of one scenario written to a run directory that survives being killed.
 
 The run directory (its files, the resume rules and the checks done before resuming) is
-``cosim/rundir.py``. Running again into the same directory resumes after the last checkpoint:
+``cosim/run/rundir.py``. Running again into the same directory resumes after the last checkpoint:
 rows of epochs after it are dropped and recomputed, so a run killed at any moment ends with the
 same files as an uninterrupted one. A directory holding a different configuration is refused
 (``train.epochs`` may grow: that extends a run).
@@ -10,7 +10,7 @@ The first SIGINT/SIGTERM stops at the end of the current simulation step when th
 covers every finished epoch (always with ``train.checkpoint_every: 1``, the default): the epoch
 in progress is dropped and redone on resume. Otherwise (epochs since the last checkpoint, or
 the evaluation that precedes a checkpoint) it lets the epoch finish and writes the checkpoint
-first. Either way it exits with :class:`~cosim.signals.Interrupted`. A second signal stops at
+first. Either way it exits with :class:`~cosim.run.signals.Interrupted`. A second signal stops at
 once, leaving the directory as it was after the last checkpoint (still resumable).
 """
 
@@ -27,15 +27,15 @@ from pathlib import Path
 from tqdm import tqdm
 
 from cosim.config import ScenarioConfig, dump_config
-from cosim.contracts import Controller, EpochContext, Hook
-from cosim.controller_registry import ControllerError, make_controller, resolve  # noqa: F401 - ControllerError: API
-from cosim.engine import Engine
-from cosim.commmix import CommMix
-from cosim.sac_controller import SACController
-from cosim.signals import StopSignals
+from cosim.sim.contracts import Controller, EpochContext, Hook
+from cosim.plugins.controller_registry import ControllerError, make_controller, resolve  # noqa: F401 - ControllerError: API
+from cosim.sim.engine import Engine
+from cosim.sim.commmix import CommMix
+from cosim.sim.sac_controller import SACController
+from cosim.run.signals import StopSignals
 from cosim.traffic.sumo import SumoTraffic
-from cosim.v2v import ChannelHook
-from cosim.rundir import (CHECKPOINT_VERSION, CsvLog, Interrupted, RunDir, RunDirError,  # noqa: F401
+from cosim.sim.v2v import ChannelHook
+from cosim.run.rundir import (CHECKPOINT_VERSION, CsvLog, Interrupted, RunDir, RunDirError,  # noqa: F401
                           atomic_write_text, load_checkpoint, open_run_dir, read_rows)
 
 

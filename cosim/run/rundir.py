@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from cosim.signals import Interrupted  # noqa: F401 - raised by the run loop, documented here
+from cosim.run.signals import Interrupted  # noqa: F401 - raised by the run loop, documented here
 
 CHECKPOINT_VERSION = 2
 RUN_FORMAT = 1

@@ -42,8 +42,8 @@ import torch
 
 from cosim.channel import FailureCause, TransferResult
 from cosim.config.schema import ScenarioConfig
-from cosim.contracts import EpochContext, Hook
-from cosim.sac_controller import SACController
+from cosim.sim.contracts import EpochContext, Hook
+from cosim.sim.sac_controller import SACController
 from learners.mixing import MixConfig, fleet_regulated_inputs, mix, segment_bounds, shared_mask
 
 BITS_PER_PARAMETER = 32

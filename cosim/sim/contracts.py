@@ -1,6 +1,6 @@
 """The contracts between the engine and what plugs into it: controllers, hooks, their context.
 
-The engine (``cosim/engine.py``) runs epochs; a :class:`Controller` drives the CAVs and a
+The engine (``cosim/sim/engine.py``) runs epochs; a :class:`Controller` drives the CAVs and a
 :class:`Hook` reacts to the simulation (the V2V channel and the CommMix protocol are hooks).
 Both sides import this module and nothing of each other, so neither knows the other's
 implementation.
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
-from cosim import seeding
+from cosim.sim import seeding
 from cosim.config.schema import ScenarioConfig
 from cosim.traffic.sumo import SumoTraffic, TrafficState
 
@@ -46,7 +46,7 @@ class EpochContext:
     state: TrafficState
     tick: simpy.Event
     step: int = 0
-    channel: Channel | None = None  # set by the ChannelHook (cosim/v2v.py)
+    channel: Channel | None = None  # set by the ChannelHook (cosim/sim/v2v.py)
     phase: str = "train"
 
     @property

@@ -1,20 +1,20 @@
 """What drives the CAVs: the controller interface and the built-in, non-learning controllers.
 
-A controller (the contract is in ``cosim/contracts.py``) sees the fleet once per traffic tick,
+A controller (the contract is in ``cosim/sim/contracts.py``) sees the fleet once per traffic tick,
 in the fleet process: it chooses one acceleration per agent slot (``act``) and then sees the
 transition that followed (``observe``), where a learning controller stores it and learns.
-Learning controllers live beside this module (``cosim/sac_controller.py``); ``idm`` and
+Learning controllers live beside this module (``cosim/sim/sac_controller.py``); ``idm`` and
 ``random`` keep the loop running end to end without any learning and serve as baselines.
-Scenarios name controllers through ``cosim/controller_registry.py``.
+Scenarios name controllers through ``cosim/plugins/controller_registry.py``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from cosim import seeding
+from cosim.sim import seeding
 from cosim.config.schema import IDMConfig, ScenarioConfig
-from cosim.contracts import Controller, EpochContext, Transition
+from cosim.sim.contracts import Controller, EpochContext, Transition
 from cosim.traffic.sumo import TrafficState
 
 __all__ = ["Controller", "Transition", "IDMController", "RandomController", "idm_acceleration"]

@@ -12,7 +12,7 @@ the state ``reset`` returned). Two processes run in lockstep (docs/design.md):
 Anything truly asynchronous (a communication round, a transfer) is its own process in
 ``ctx.env``, started by a controller or hook; it sees vehicle positions that are piecewise
 constant between traffic ticks. :class:`Hook` objects are the extension point for the rest
-(the contracts and the order of calls within a tick are in ``cosim/contracts.py``).
+(the contracts and the order of calls within a tick are in ``cosim/sim/contracts.py``).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Callable
 import numpy as np
 import simpy
 
-from cosim import seeding
+from cosim.sim import seeding
 from cosim.config.schema import ScenarioConfig
-from cosim.contracts import Controller, EpochContext, Hook, Transition
+from cosim.sim.contracts import Controller, EpochContext, Hook, Transition
 from cosim.traffic.observation import observe, reward
 from cosim.traffic.sumo import SumoTraffic, TrafficState
 

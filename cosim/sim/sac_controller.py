@@ -15,7 +15,7 @@ One :class:`learners.SACFleet` holds the N agents; every fleet tick this control
    last update also updates the policy.
 
 The fleet's per-agent policy-update counters k_i are exposed for communication rounds (every U
-policy updates, Algorithm 1 line 22; ``cosim/commmix.py``). While ``hold_learning`` is set (a
+policy updates, Algorithm 1 line 22; ``cosim/sim/commmix.py``). While ``hold_learning`` is set (a
 synchronous round is in flight) learning phases are skipped, not deferred: vehicles keep driving
 and transitions are still stored (``learning_phases_held`` counts them).
 """
@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from cosim import seeding
+from cosim.sim import seeding
 from cosim.config.schema import ScenarioConfig
-from cosim.contracts import Controller, EpochContext, Transition
+from cosim.sim.contracts import Controller, EpochContext, Transition
 from cosim.traffic.observation import OBS_DIM
 from cosim.traffic.sumo import TrafficState
 from learners import SACFleet, tune_malloc

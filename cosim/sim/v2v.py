@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from cosim.channel import Channel
-from cosim.contracts import EpochContext, Hook
+from cosim.sim.contracts import EpochContext, Hook
 
 
 class ChannelHook(Hook):

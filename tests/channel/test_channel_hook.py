@@ -1,4 +1,4 @@
-"""cosim/v2v.py in a real Figure 8 epoch (SUMO, SimPy): what the v2v_* columns average."""
+"""cosim/sim/v2v.py in a real Figure 8 epoch (SUMO, SimPy): what the v2v_* columns average."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from cosim.config import load_config
-from cosim.controllers import IDMController
-from cosim.engine import Engine, Hook
+from cosim.sim.controllers import IDMController
+from cosim.sim.engine import Engine, Hook
 from cosim.traffic.sumo import SumoTraffic
-from cosim.v2v import ChannelHook
+from cosim.sim.v2v import ChannelHook
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 

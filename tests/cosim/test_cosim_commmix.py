@@ -13,13 +13,13 @@ import simpy
 import torch
 from cosim_testkit import SCENARIOS, run_cosim
 
-from cosim import seeding
+from cosim.sim import seeding
 from cosim.channel import Channel
-from cosim.commmix import CommMix
+from cosim.sim.commmix import CommMix
 from cosim.config import load_config
 from cosim.config.comm import PRESETS
-from cosim.contracts import EpochContext
-from cosim.sac_controller import SACController
+from cosim.sim.contracts import EpochContext
+from cosim.sim.sac_controller import SACController
 
 SMALL = ("sac.hidden=[32,32]", "sac.batch_size=32", "sac.policy_delay=2", "train.warmup_steps=50",
          "train.update_every=1", "env.horizon=200")

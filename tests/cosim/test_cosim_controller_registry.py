@@ -1,4 +1,4 @@
-"""Controllers are chosen by name through cosim.controller_registry (built-ins, registered
+"""Controllers are chosen by name through cosim.plugins.controller_registry (built-ins, registered
 factories, 'module:function' paths); unknown or broken names fail before a run starts."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from cosim import controller_registry
-from cosim.cli import main
+from cosim.plugins import controller_registry
+from cosim.cli.main import main
 from cosim.config import ConfigError, load_config
-from cosim.controllers import IDMController, RandomController
-from cosim.sac_controller import SACController
+from cosim.sim.controllers import IDMController, RandomController
+from cosim.sim.sac_controller import SACController
 
 from cosim_testkit import SCENARIOS
 
@@ -37,7 +37,7 @@ def test_registered_factory_and_module_path_drive_a_run(tmp_path, monkeypatch, c
     module = tmp_path / "my_controllers.py"
     module.write_text(textwrap.dedent("""
         import numpy as np
-        from cosim.contracts import Controller
+        from cosim.sim.contracts import Controller
 
         class Brake(Controller):
             def act(self, obs, state):
@@ -67,7 +67,7 @@ def test_registered_factory_and_module_path_drive_a_run(tmp_path, monkeypatch, c
         controller_registry._REGISTRY.pop("brake", None)
 
     config = load_config(FIGURE8, ["learner=my_controllers:not_a_controller"])
-    with pytest.raises(controller_registry.ControllerError, match="not a cosim.contracts.Controller"):
+    with pytest.raises(controller_registry.ControllerError, match="not a cosim.sim.contracts.Controller"):
         controller_registry.make_controller(config)
     sys.modules.pop("my_controllers", None)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cosim.controllers import Controller
-from cosim.engine import Engine, Hook
+from cosim.sim.controllers import Controller
+from cosim.sim.engine import Engine, Hook
 from cosim.traffic.sumo import SumoTraffic
 
 

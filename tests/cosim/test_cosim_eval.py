@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 
 from cosim.config import load_config
-from cosim.engine import Engine
-from cosim.experiment import make_controller, make_hooks
+from cosim.sim.engine import Engine
+from cosim.run.experiment import make_controller, make_hooks
 from cosim.traffic.sumo import SumoTraffic
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cosim.config.schema import IDMConfig
-from cosim.controllers import idm_acceleration
+from cosim.sim.controllers import idm_acceleration
 from cosim.traffic.observation import observe, reward
 from cosim.traffic.sumo import SlotState, TrafficState
 

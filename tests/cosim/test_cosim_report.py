@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cosim.report import collect, main, make_report, summary_line, table_rows
+from cosim.cli.report import collect, main, make_report, summary_line, table_rows
 
 COLUMNS = ["epoch", "phase", "avg_reward", "collisions", "rho_total", "rho_ef", "rho_r", "psi_gb", "messages"]
 
@@ -59,7 +59,7 @@ def write_sweep(path: Path, members: dict[str, dict]) -> Path:
 
 
 def test_import_does_not_load_torch_or_matplotlib():
-    code = ("import sys, cosim.report, cosim.sweep; "
+    code = ("import sys, cosim.cli.report, cosim.cli.sweep; "
             "bad = [m for m in ('torch', 'matplotlib', 'learners', 'cosim.config') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -142,7 +142,7 @@ def test_not_a_run_directory(tmp_path, capsys):
 
 def test_cli_report_runs_without_torch(tmp_path):
     run = write_run(tmp_path / "r", [0.1, 0.2], eval_rewards=[0.3, 0.4])
-    code = ("import sys; from cosim.cli import main; rc = main(['report', sys.argv[1]]); "
+    code = ("import sys; from cosim.cli.main import main; rc = main(['report', sys.argv[1]]); "
             "sys.exit(rc or (3 if 'torch' in sys.modules else 0))")
     result = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -154,7 +154,7 @@ def test_a_non_learning_run_is_a_reference_level(tmp_path):
     idm = write_run(tmp_path / "idm", [0.4, 0.5, 0.6])
     (idm / "config.yaml").write_text("learner: idm\n")
     groups, _ = collect([learning, idm])
-    from cosim.report import reference_level
+    from cosim.cli.report import reference_level
 
     by_label = {g.label: g for g in groups}
     assert reference_level(by_label["sac"]) is None

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cosim.cli import main
-from cosim.sweep import load_sweep, member_name
+from cosim.cli.main import main
+from cosim.cli.sweep import load_sweep, member_name
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURE8 = ROOT / "scenarios" / "figure8.yaml"
@@ -249,7 +249,7 @@ def test_two_values_two_seeds_then_report(tmp_path, backend):
     assert len(rows) == 4 and {r["status"] for r in rows.values()} == {"done"}
     assert main(["report", str(out)]) == 0
     report = out / "report"
-    dpi = 110  # cosim.report saves at 110 dpi; bbox_inches="tight" trims or pads the margins
+    dpi = 110  # cosim.cli.report saves at 110 dpi; bbox_inches="tight" trims or pads the margins
     for name, (w_in, h_in) in {"learning_curves.png": (7, 4.2), "effect_T.png": (13, 3.8)}.items():
         width, height = _png_size(report / name)
         assert abs(width - w_in * dpi) < 0.25 * w_in * dpi and abs(height - h_in * dpi) < 0.25 * h_in * dpi, (name, width, height)

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from cosim.config import load_config
-from cosim.controllers import IDMController
-from cosim.engine import Engine, Hook
+from cosim.sim.controllers import IDMController
+from cosim.sim.engine import Engine, Hook
 from cosim.traffic.sumo import SumoTraffic
-from cosim.v2v import ChannelHook
+from cosim.sim.v2v import ChannelHook
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 

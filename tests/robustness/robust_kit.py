@@ -59,7 +59,7 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def cli(capsys):
     """``cli(*argv)``: run ``cosim`` in this process; returns its Result (checked clean)."""
-    from cosim.cli import main
+    from cosim.cli.main import main
 
     def call(*argv: str, clean: bool = True) -> Result:
         capsys.readouterr()

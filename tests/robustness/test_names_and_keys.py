@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cosim.sweep import load_sweep
+from cosim.cli.sweep import load_sweep
 from robust_kit import FIGURE8, QUICK, SCENARIOS, args_for
 
 NETWORKS = SCENARIOS / "networks"
@@ -120,7 +120,7 @@ HOSTILE_VALUES = ["../../escape1", "/tmp/escape2", "..", ".hidden", "a/../../b3"
 
 
 def test_member_names_stay_inside_the_sweep_directory(cli, tmp_path):
-    """Member directories are named by sanitised values (cosim/sweep.py member_name): whatever
+    """Member directories are named by sanitised values (cosim/cli/sweep.py member_name): whatever
     a value holds, the name is one plain component. Such values as a scenario name are then
     refused by validation, naming the member and the key."""
     values = ", ".join(f'"{v}"' for v in (v.replace("\\", "\\\\").replace("\x00", "\\0") for v in HOSTILE_VALUES))

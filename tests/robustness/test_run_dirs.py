@@ -25,7 +25,7 @@ SETS = (*QUICK, "train.epochs=4")
 @pytest.fixture(scope="module")
 def references(tmp_path_factory):
     """A finished 3-epoch run (to damage) and the metrics of the 4-epoch run."""
-    from cosim.cli import main
+    from cosim.cli.main import main
 
     base = tmp_path_factory.mktemp("reference")
     assert main(args_for("run", FIGURE8, *QUICK, "train.epochs=3", out=base / "three")) == 0

@@ -166,9 +166,9 @@ def test_failed_start_leaves_no_traceback_at_exit(tmp_path):
 
 
 def test_debug_shows_the_traceback_of_an_internal_error(cli, monkeypatch, tmp_path):
-    import cosim.experiment
+    import cosim.run.experiment
 
-    monkeypatch.setattr(cosim.experiment, "run_experiment", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(cosim.run.experiment, "run_experiment", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         cli("--debug", *args_for("run", FIGURE8, *QUICK, out=tmp_path / "run"))
     assert cli("--debug", *args_for("validate", FIGURE8, "env.horizon=0")).rc == 2
@@ -189,7 +189,7 @@ def test_memory_beyond_the_machine_is_refused_before_allocating(cli, tmp_path, s
 
 def test_memory_estimate_of_the_defaults_is_modest():
     from cosim.config import load_config
-    from cosim.experiment import check_memory, estimate_memory
+    from cosim.run.experiment import check_memory, estimate_memory
 
     config = load_config(FIGURE8)
     assert sum(estimate_memory(config).values()) < 2 * 2**30
@@ -197,12 +197,12 @@ def test_memory_estimate_of_the_defaults_is_modest():
 
 
 def test_cli_never_shows_a_traceback_for_an_internal_error(cli, monkeypatch, tmp_path):
-    import cosim.experiment
+    import cosim.run.experiment
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("deliberate")
 
-    monkeypatch.setattr(cosim.experiment, "run_experiment", broken)
+    monkeypatch.setattr(cosim.run.experiment, "run_experiment", broken)
     result = cli(*args_for("run", FIGURE8, *QUICK, out=tmp_path / "run"), clean=False)
     assert result.rc == 1 and "internal error" in result.err and "--debug" in result.err
     assert "Traceback" not in result.err
