@@ -16,6 +16,7 @@ def small_config(**overrides) -> SACConfig:
     base = dict(
         hidden=(16, 16), batch_size=8, buffer_size=64, policy_delay=3, dtype="float64",
         actor_lr=1e-3, critic_lr=1e-3, alpha_lr=1e-2, tau=0.05, init_alpha=0.2,
+        shared_init=False,  # each agent its own weights, as the independent references it is compared with
     )
     base.update(overrides)
     return SACConfig(**base)

@@ -176,8 +176,8 @@ def test_layout_covers_vector_and_matches_architecture():
     for s in layout:
         assert s.stop - s.start == math.prod(s.shape)
     assert len({s.name for s in layout}) == len(layout)
-    # 6 -> 256 -> 256 -> 256 -> (mean 1, log_std 1)
-    expected = (6 * 256 + 256) + 2 * (256 * 256 + 256) + 2 * (256 + 1)
+    # 6 -> 256 -> 256 -> (mean 1, log_std 1): the paper's 68,098 parameters
+    expected = (6 * 256 + 256) + (256 * 256 + 256) + 2 * (256 + 1)
     assert fleet.policy_dim == expected
     assert [s.name for s in layout][-4:] == ["mean.weight", "mean.bias", "log_std.weight", "log_std.bias"]
     assert layout[0].shape == (256, 6)  # nn.Linear orientation [out, in]
