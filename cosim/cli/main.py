@@ -37,9 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     overrides = dict(action="append", default=[], metavar="KEY=VALUE",
                      help="override a config key, e.g. --set train.epochs=2 (repeatable)")
-    threads = dict(type=int, default=1, metavar="N",
-                   help="torch CPU threads (default 1: the fleet's small matrices gain little from more, "
-                        "and one process per core is how runs scale, see cosim sweep --workers)")
+    threads = dict(type=int, default=None, metavar="N",
+                   help="torch CPU threads (default: every core this process may use; a sweep gives "
+                        "each member its share, cores / --workers)")
 
     run = sub.add_parser("run", help="run the configured epochs (resumes an interrupted run)")
     run.add_argument("scenario", type=Path, help="scenario YAML file")
@@ -178,9 +178,14 @@ def _run_or_evaluate(args: argparse.Namespace, where: dict[str, Path]) -> int:
     return 0
 
 
-def _set_threads(n: int) -> bool:
-    """torch's intra-op threads for this process; False for a count below 1."""
-    if n < 1:
+def _set_threads(requested: int | None) -> bool:
+    """torch's intra-op threads for this process (``cosim.run.threads``: every core it may use
+    unless ``--threads`` says otherwise); False for a count below 1."""
+    from cosim.run.threads import choose_threads
+
+    try:
+        n = choose_threads(requested)
+    except ValueError:
         return False
     import torch
 

@@ -361,9 +361,11 @@ def merge_index(sweep: Sweep, out: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- running members
-def member_command(sweep: Sweep, member: Member, out: Path) -> list[str]:
+def member_command(sweep: Sweep, member: Member, out: Path, threads: int = 1) -> list[str]:
+    """The command line of one member: ``cosim run`` with its overrides and its share of the
+    cores (``--threads``)."""
     args = [sys.executable, "-m", "cosim.cli.member", "run", str(sweep.base),
-            "--out", str(out / member.name), "--no-progress"]
+            "--out", str(out / member.name), "--no-progress", "--threads", str(threads)]
     for text in member.overrides:
         args += ["--set", text]
     return args
@@ -385,7 +387,10 @@ class _LocalBackend:
     """Members as child processes, at most ``workers`` at a time, polled from this thread."""
 
     def __init__(self, workers: int):
+        from cosim.run.threads import choose_threads
+
         self.workers = max(1, workers)
+        self.threads = choose_threads(workers=self.workers)  # each member's share of the cores
         self.procs: dict[str, tuple[subprocess.Popen, Any]] = {}
 
     def capacity(self) -> int:
@@ -395,11 +400,12 @@ class _LocalBackend:
         log = out / "logs" / f"{member.name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         fh = open(log, "a", encoding="utf-8")
-        fh.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(member_command(sweep, member, out))}\n")
+        command = member_command(sweep, member, out, self.threads)
+        fh.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
         fh.flush()
         env = dict(os.environ, COSIM_SWEEP_PARENT=str(os.getpid()))
         # a session of its own: a Ctrl-C reaches the sweep only, which passes one signal on
-        proc = subprocess.Popen(member_command(sweep, member, out), stdout=fh, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(command, stdout=fh, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         self.procs[member.name] = (proc, fh)
 
@@ -440,7 +446,8 @@ class _RayBackend:
     def start(self, sweep: Sweep, member: Member, out: Path) -> None:
         log = out / "logs" / f"{member.name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        self.refs[self.task.remote(member_command(sweep, member, out)[1:], str(log))] = member.name
+        # a Ray member asks for one CPU, so it runs one torch thread
+        self.refs[self.task.remote(member_command(sweep, member, out, 1)[1:], str(log))] = member.name
 
     def poll(self) -> list[tuple[str, int]]:
         if not self.refs:

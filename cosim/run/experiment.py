@@ -106,8 +106,11 @@ def check_memory(config: ScenarioConfig, available: int | None = None) -> None:
 
 # ---------------------------------------------------------------------------- the run
 def _timing_row(epoch: int, phase: str, row: dict, wall: float) -> dict:
+    import torch
+
     return {"epoch": epoch, "phase": phase, "wall_time_s": round(wall, 3),
-            "steps_per_s": round(row["steps"] / wall, 1) if wall > 0 else 0.0}
+            "steps_per_s": round(row["steps"] / wall, 1) if wall > 0 else 0.0,
+            "threads": torch.get_num_threads()}
 
 
 def write_artifacts(run: RunDir, hooks: list[Hook]) -> None:
