@@ -4,11 +4,14 @@ For N in {9, 13, 100} (paper Figure 8, Merge, and a large fleet) it prints:
 
 - updates/s: one critic update per agent per call, with the policy/alpha/target update every
   ``policy_delay`` calls amortised (the timed window is a multiple of ``policy_delay``);
-  batch 256 and 3x256 networks by default (paper Table IV);
+  batch 256 (paper Table IV);
 - acting calls/s: one stochastic action for every agent;
 - the fleet's achieved GFLOP/s, from a count of the matmul FLOPs of an update (forward and
-  backward; elementwise work not counted), next to torch.mm / torch.bmm GFLOP/s of
-  comparable sizes measured in the same run.
+  backward; elementwise work not counted), next to torch.bmm GFLOP/s of the same shape as the
+  fleet's dominant product (the twin critics' hidden layer) measured around it in the same
+  run, and their ratio;
+
+at 1 and 2 torch threads, for the paper's networks (two hidden layers of 256) and for 3x256.
 
 Both sides run in the same process, one after the other, so ratios are comparable even on a
 busy machine; absolute figures are noisy. Usage:
@@ -31,33 +34,16 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import torch  # noqa: E402
 
-from learners import SAC, SACConfig, SACFleet, tune_malloc  # noqa: E402
+from learners import SAC, SACConfig, SACFleet, perf, tune_malloc  # noqa: E402
 
 OBS_DIM, ACT_DIM = 6, 1
 
 
-def layer_flops(widths: list[int], batch: int) -> list[int]:
-    """2 * B * in * out per linear layer of an MLP with the given widths."""
-    return [2 * batch * a * b for a, b in zip(widths[:-1], widths[1:])]
-
-
 def update_flops(cfg: SACConfig, batch: int) -> float:
-    """Matmul FLOPs of one agent's update, policy part amortised over policy_delay.
-
-    Forward of a layer: F = 2 B in out. Backward: F for the weight gradient, plus F for the
-    input gradient when the input needs one (not for the first layer of a network whose
-    input is data).
-    """
-    actor = layer_flops([OBS_DIM, *cfg.hidden], batch) + [2 * 2 * batch * cfg.hidden[-1] * ACT_DIM]
-    critic = layer_flops([OBS_DIM + ACT_DIM, *cfg.q_hidden, 1], batch)
-    fa, fq = sum(actor), sum(critic)
-    # critic step: target (actor fwd on s', 2 target critics fwd) + 2 critics fwd + bwd
-    # (weight grads everywhere, input grads except first layer)
-    critic_step = fa + 2 * fq + 2 * fq + 2 * (fq + (fq - critic[0]))
-    # policy step: actor fwd + bwd (weights; inputs except first layer), 2 critics fwd and
-    # input-gradient backward through every layer (the action is an input)
-    policy_step = fa + (fa + (fa - actor[0])) + 2 * fq + 2 * fq
-    return critic_step + policy_step / cfg.policy_delay
+    """Matmul FLOPs of one agent's update, policy part amortised over policy_delay
+    (``learners.perf.update_flops``: forward and backward, elementwise work not counted)."""
+    critic, policy = perf.update_flops(cfg, OBS_DIM, ACT_DIM)
+    return critic + policy / cfg.policy_delay
 
 
 def fill(fleet: SACFleet, refs: list[SAC] | None, steps: int, gen: torch.Generator) -> None:
@@ -164,55 +150,69 @@ def bench(n: int, cfg: SACConfig, rounds: int, loop_rounds: int, act_reps: int, 
     )
 
 
+def same_shape_bmm_gflops(n: int, cfg: SACConfig, seconds: float) -> float:
+    """torch.bmm of the fleet's dominant product, the twin critics' hidden layer:
+    2N x [batch x width @ width x width]."""
+    h = cfg.q_hidden[-1]
+    return bmm_gflops(2 * n, cfg.batch_size, h, h, seconds)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="short run (fewer repetitions)")
     ap.add_argument("--agents", type=int, nargs="+", default=[9, 13, 100], help="fleet sizes N")
     ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--hidden", type=int, nargs="+", default=[256, 256, 256])
-    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ap.add_argument("--hidden", type=int, nargs="+", action="append",
+                    help="hidden widths (repeatable; default: the paper's 256 256, then 256 256 256)")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts to measure")
     ap.add_argument("--chunk", type=int, default=None, help="SACFleet chunk_size (default: auto)")
+    ap.add_argument("--no-adam", action="store_true", help="skip the Adam comparison")
     ap.add_argument("--no-tune-malloc", action="store_true", help="keep glibc's default malloc settings")
     args = ap.parse_args(argv)
     tuned = False if args.no_tune_malloc else tune_malloc()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cfg = SACConfig(batch_size=args.batch, hidden=tuple(args.hidden), buffer_size=1000)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, batch {args.batch}, "
-          f"hidden {tuple(args.hidden)}, policy_delay {cfg.policy_delay}, obs {OBS_DIM}, act {ACT_DIM}, "
-          f"chunk {args.chunk or 'auto'}, tune_malloc {tuned}")
-    print(f"update FLOPs per agent (matmuls, policy amortised): {update_flops(cfg, args.batch) / 1e6:.0f} MFLOP")
+    hiddens = [tuple(h) for h in args.hidden] if args.hidden else [(256, 256), (256, 256, 256)]
     secs = 0.3 if args.quick else 1.0
-    h = args.hidden[0]
-    print(f"torch.mm  {args.batch}x{h} @ {h}x{h}: {mm_gflops(args.batch, h, h, secs):7.1f} GFLOP/s")
-    print(f"torch.mm  {13 * args.batch}x{h} @ {h}x{h}: {mm_gflops(13 * args.batch, h, h, secs):7.1f} GFLOP/s")
-    print(f"torch.bmm 13x[{args.batch}x{h} @ {h}x{h}]: {bmm_gflops(13, args.batch, h, h, secs):7.1f} GFLOP/s")
-    print()
-    header = (f"{'N':>4} | {'fleet upd/s':>11} {'loop upd/s':>10} {'speedup':>7} | "
-              f"{'fleet act/s':>11} {'loop act/s':>10} {'speedup':>7} | {'fleet GF/s':>10} {'loop GF/s':>9}")
+    print(f"torch {torch.__version__}, batch {args.batch}, policy_delay 10, obs {OBS_DIM}, act {ACT_DIM}, "
+          f"chunk {args.chunk or 'auto'}, tune_malloc {tuned}")
+    header = (f"{'thr':>3} {'hidden':>15} {'N':>4} | {'fleet upd/s':>11} {'loop upd/s':>10} {'speedup':>7} | "
+              f"{'fleet act/s':>11} {'speedup':>7} | {'fleet GF/s':>10} {'bmm GF/s':>9} {'% of bmm':>8}")
     print(header)
     print("-" * len(header))
-    for n in args.agents:
-        if args.quick:
-            rounds, loop_rounds, act_reps = 1, 1, 20
-        else:
-            rounds = 3 if n <= 20 else 1
-            loop_rounds = 2 if n <= 20 else 1
-            act_reps = 200 if n <= 20 else 50
-        r = bench(n, cfg, rounds, loop_rounds, act_reps, args.chunk)
-        print(f"{r['n']:>4} | {r['fleet_ups']:>11.2f} {r['loop_ups']:>10.2f} {r['fleet_ups'] / r['loop_ups']:>6.2f}x | "
-              f"{r['fleet_act']:>11.1f} {r['loop_act']:>10.1f} {r['fleet_act'] / r['loop_act']:>6.2f}x | "
-              f"{r['fleet_gflops']:>10.1f} {r['loop_gflops']:>9.1f}", flush=True)
-    print("\nAdam step on all critic parameters (ms): BatchedAdam all agents | BatchedAdam every")
-    print("other agent (masked, per-agent step counts) | torch.optim.Adam(fused=True) on the stacked")
-    print("tensors (one shared step count: not maskable) | N x torch.optim.Adam(fused=True), one per agent")
-    for n in args.agents:
-        a = bench_adam(n, cfg, 5 if args.quick else 20)
-        print(f"{n:>4} | {a['batched_all']:8.2f} {a['batched_half']:8.2f} | {a['torch_stacked']:8.2f} | "
-              f"{a['torch_per_agent']:8.2f}", flush=True)
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for hidden in hiddens:
+            cfg = SACConfig(batch_size=args.batch, hidden=hidden, buffer_size=1000)
+            for n in args.agents:
+                if args.quick:
+                    rounds, loop_rounds, act_reps = 1, 1, 20
+                else:
+                    rounds = 3 if n <= 20 else 1
+                    loop_rounds = 2 if n <= 20 else 1
+                    act_reps = 200 if n <= 20 else 50
+                # the reference bmm right before and after the fleet, so load changes hit both
+                bmm = same_shape_bmm_gflops(n, cfg, secs / 2)
+                r = bench(n, cfg, rounds, loop_rounds, act_reps, args.chunk)
+                bmm = (bmm + same_shape_bmm_gflops(n, cfg, secs / 2)) / 2
+                print(f"{threads:>3} {str(hidden):>15} {r['n']:>4} | {r['fleet_ups']:>11.2f} {r['loop_ups']:>10.2f} "
+                      f"{r['fleet_ups'] / r['loop_ups']:>6.2f}x | {r['fleet_act']:>11.1f} "
+                      f"{r['fleet_act'] / r['loop_act']:>6.2f}x | {r['fleet_gflops']:>10.1f} {bmm:>9.1f} "
+                      f"{100 * r['fleet_gflops'] / bmm:>7.0f}%", flush=True)
+    if not args.no_adam:
+        torch.set_num_threads(args.threads[0])
+        cfg = SACConfig(batch_size=args.batch, hidden=hiddens[0], buffer_size=1000)
+        print(f"\nAdam step on all critic parameters (ms, {args.threads[0]} thread(s), hidden {hiddens[0]}): "
+              "BatchedAdam all agents | BatchedAdam every")
+        print("other agent (masked, per-agent step counts) | torch.optim.Adam(fused=True) on the stacked")
+        print("tensors (one shared step count: not maskable) | N x torch.optim.Adam(fused=True), one per agent")
+        for n in args.agents:
+            a = bench_adam(n, cfg, 5 if args.quick else 20)
+            print(f"{n:>4} | {a['batched_all']:8.2f} {a['batched_half']:8.2f} | {a['torch_stacked']:8.2f} | "
+                  f"{a['torch_per_agent']:8.2f}", flush=True)
     print("\nupd/s: fleet-wide updates per second (every agent does one critic update; the loop runs")
     print("N reference SACs with torch.optim.Adam(fused=True)). act/s: one action for every agent.")
-    print("GF/s: counted matmul FLOPs / time. On a shared machine, --threads 1 gives steadier numbers.")
+    print("GF/s: counted matmul FLOPs / time; bmm: torch.bmm of the twin critics' hidden layer,")
+    print("2N x [batch x width @ width x width], measured around each row; % of bmm: how close the")
+    print("whole update (elementwise work, Adam, replay gathers included) comes to that floor.")
 
 
 if __name__ == "__main__":

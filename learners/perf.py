@@ -11,6 +11,9 @@ cost is that the process keeps its peak heap instead of shrinking between update
 
 Call it once at the start of a training process (the co-simulation's fleet process, the
 benchmark). It is a no-op returning False where glibc's ``mallopt`` is not available.
+
+``update_flops(config, obs_dim, act_dim)``: the matmul FLOPs of one agent's learning update,
+the numerator of the benchmarks' "GFLOP/s" and "share of the FLOP floor" figures.
 """
 
 from __future__ import annotations
@@ -44,3 +47,28 @@ def tune_malloc(
     ok &= mallopt(_M_TOP_PAD, int(top_pad)) == 1
     ok &= mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold)) == 1
     return bool(ok)
+
+
+def _layer_flops(widths, batch: int) -> list[int]:
+    """2 * B * in * out per linear layer of an MLP with the given widths."""
+    return [2 * batch * a * b for a, b in zip(widths[:-1], widths[1:])]
+
+
+def update_flops(config, obs_dim: int, act_dim: int) -> tuple[float, float]:
+    """Matmul FLOPs of one agent's learning update: ``(critic step, policy step)``.
+
+    The critic step: the target (policy forward on s', two target critics forward), both
+    critics forward, and their backward (weight gradients everywhere, input gradients except
+    at the first layer, whose input is data). The policy step (every ``policy_delay`` critic
+    steps; alpha and the targets add no matmuls): the policy forward and backward and both
+    critics forward and backward to the action (input gradients through every layer). A
+    layer's forward is F = 2 B in out; its weight gradient and its input gradient F each.
+    Elementwise work is not counted: this is the floor a BLAS-bound update approaches.
+    """
+    batch = config.batch_size
+    actor = _layer_flops([obs_dim, *config.hidden], batch) + [2 * 2 * batch * config.hidden[-1] * act_dim]
+    critic = _layer_flops([obs_dim + act_dim, *config.q_hidden, 1], batch)
+    fa, fq = sum(actor), sum(critic)
+    critic_step = fa + 2 * fq + 2 * fq + 2 * (fq + (fq - critic[0]))
+    policy_step = fa + (fa + (fa - actor[0])) + 2 * fq + 2 * fq
+    return float(critic_step), float(policy_step)

@@ -67,3 +67,17 @@ def test_default_policy_has_the_papers_size():
     assert fleet.policy_dim == 6 * 256 + 256 + 256 * 256 + 256 + 2 * (256 + 1) == 68_098
     per_replica_bits = 2.593 * 8 * 1024**3 / 10_223
     assert round(per_replica_bits / 32) == pytest.approx(68_098, rel=1e-3)
+
+
+def test_update_flops_by_hand():
+    """obs 2, act 1, one hidden layer of 3, batch 1: policy 2->3 (12 FLOPs) + mean and log-std
+    heads 3->1 (6 each); critic 3->3 (18) + 3->1 (6)."""
+    from learners.perf import update_flops
+
+    cfg = SACConfig(hidden=(3,), batch_size=1, buffer_size=10)
+    critic, policy = update_flops(cfg, 2, 1)
+    fa, fq, first_q, first_a = 24, 24, 18, 12
+    # target: policy on s' + 2 target critics; 2 critics forward; backward: weights + inputs but the first
+    assert critic == fa + 2 * fq + 2 * fq + 2 * (fq + fq - first_q) == 180
+    # policy forward and backward (no input gradient at its first layer), 2 critics forward and back to the action
+    assert policy == fa + (fa + fa - first_a) + 2 * fq + 2 * fq == 156
