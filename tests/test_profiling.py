@@ -41,3 +41,27 @@ def test_nested_calls_count_once_and_waiting_in_a_process_does_not_count():
     assert proc.value == "done" and env.now == 100.0
     assert 0.02 <= clock.wall - before <= elapsed
     assert clock.cpu > 0
+
+
+def test_budget_attributes_nested_calls_to_the_outermost_part_and_restores():
+    from cosim.run.profiling import Budget
+
+    class Work:
+        def inner(self):
+            _busy(0.02)
+
+        def outer(self):
+            self.inner()
+            _busy(0.02)
+
+    budget = Budget()
+    budget.add("outer", Work, "outer")
+    budget.add("inner", Work, "inner")
+    Work().outer()  # 0.04 s, all of it the outer part's: the nested inner call is not the inner part's
+    assert budget.snapshot()["inner"] == (0.0, 0.0) and budget.snapshot()["outer"][1] >= 0.04
+    Work().inner()  # called on its own: the inner part's
+    parts = budget.snapshot()
+    assert parts["inner"][1] >= 0.02
+    budget.restore()
+    Work().outer()
+    assert budget.snapshot() == parts  # nothing is instrumented any more
