@@ -138,3 +138,12 @@ def test_relative_paths_in_overrides_are_relative_to_cwd(tmp_path):
                   "--print", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert yaml.safe_load(result.stdout)["network"]["routes"] == [str(tmp_path / "mine.rou.xml")]
+
+
+@pytest.mark.parametrize("fisher", ["batch_score", "exact"])
+@pytest.mark.parametrize("zeta_rule", ["theorem2", "trust_region"])
+def test_every_fisher_and_zeta_rule_validates(fisher, zeta_rule):
+    c = load_config(SCENARIOS / "figure8.yaml", [f"comm.fisher={fisher}", f"comm.zeta_rule={zeta_rule}",
+                                                 "comm.trust_region_kl=0.05"]).comm
+    assert (c.fisher, c.zeta_rule, c.trust_region_kl) == (fisher, zeta_rule, 0.05)
+    assert load_config(SCENARIOS / "figure8.yaml").comm.fisher == "batch_score"  # the paper's experiments

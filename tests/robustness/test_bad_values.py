@@ -101,6 +101,10 @@ def test_boolean_is_not_a_number(cli, key):
     ("channel.radio.model=no_such_model", "channel.radio.model"),
     ("channel.radio.params.range_m=-5", "range_m"),
     ("comm.method=fedavg", "comm.method"),
+    ("comm.fisher=diagonal", "comm.fisher"),
+    ("comm.zeta_rule=kl", "comm.zeta_rule"),
+    ("comm.trust_region_kl=0", "comm.trust_region_kl"),
+    ("comm.trust_region_kl=.inf", "comm.trust_region_kl"),
     ("train.epocs=3", "train.epocs"),
 ])
 def test_nonsense_value(cli, override, key):
