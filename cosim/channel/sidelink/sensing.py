@@ -1,0 +1,351 @@
+"""Sensing and resource selection of C-V2X sidelink (pure numpy; no SimPy).
+
+What a station knows comes only from what it decoded and measured: the SCIs it decoded (slot,
+sub-channels, announced reservation period and retransmission, measured PSSCH-RSRP) kept in
+:class:`SciStore`, and the received power per sub-channel and slot (S-RSSI) kept in
+:class:`RssiRing`. True occupancy is never looked at. :func:`select_resource` is the procedure
+of TS 36.213 §14.1.1.6 (LTE, steps 1-8) and TS 38.214 §8.1.4 (NR, steps 1-7) followed by the
+MAC's random choice (TS 36.321 §5.14.1.1 / TS 38.321 §5.22.1.1):
+
+1. candidates: every L contiguous sub-channels of every slot in [n + T1, n + T2], less the
+   slots where the station already transmits (it sends one transport block per slot);
+5. exclude every candidate whose slot (or one of its next C_resel reservations, every
+   P_rsvp_TX) a hypothetical SCI received in a slot the station did not monitor, because it
+   was transmitting, would reserve for any period of the allowed list (all sub-channels);
+   5a. if less than X M_total candidates remain, undo step 5;
+6. exclude every candidate that overlaps a resource reserved by a decoded SCI whose RSRP is
+   above Th: the slots m + q P_rsvp_RX (q = 1..Q) of an SCI decoded in slot m, and its
+   announced retransmission;
+7. while less than X M_total candidates remain, raise Th by 3 dB and repeat from step 4;
+8. (LTE) keep the X M_total candidates of lowest E, the linear average of the S-RSSI of their
+   sub-channels in the monitored slots y - 100 j of the sensing window (ties broken at random);
+then the MAC picks one uniformly. A blind retransmission takes a second resource from the same
+set, in another slot within the retransmission gap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["SciStore", "RssiRing", "Selection", "select_resource"]
+
+_EMPTY = np.iinfo(np.int64).min // 4
+
+
+class SciStore:
+    """Decoded SCIs per station: one ring of ``capacity`` entries per column (station), grown
+    when an entry still inside the sensing window would be overwritten."""
+
+    FIELDS = ("m", "x", "L", "prsvp", "rsrp", "retx")
+
+    def __init__(self, columns: int = 16, capacity: int = 64, horizon: int = 1000):
+        self.horizon = int(horizon)
+        self.capacity = int(capacity)
+        self.m = np.full((columns, capacity), _EMPTY, dtype=np.int64)
+        self.x = np.zeros((columns, capacity), dtype=np.int16)
+        self.L = np.zeros((columns, capacity), dtype=np.int16)
+        self.prsvp = np.zeros((columns, capacity), dtype=np.int32)
+        self.rsrp = np.zeros((columns, capacity), dtype=np.float32)
+        self.retx = np.full((columns, capacity), -1, dtype=np.int64)
+        self.ptr = np.zeros(columns, dtype=np.int64)
+
+    def ensure_columns(self, columns: int) -> None:
+        have = self.m.shape[0]
+        if columns <= have:
+            return
+        new = max(columns, 2 * have)
+        for name in self.FIELDS:
+            old = getattr(self, name)
+            fill = _EMPTY if name == "m" else (-1 if name == "retx" else 0)
+            arr = np.full((new, self.capacity), fill, dtype=old.dtype)
+            arr[:have] = old
+            setattr(self, name, arr)
+        self.ptr = np.concatenate([self.ptr, np.zeros(new - have, dtype=np.int64)])
+
+    def _grow(self) -> None:
+        """Double the capacity; each column's entries are reordered oldest first, and writing
+        goes on in the new half."""
+        order = np.argsort(self.m, axis=1, kind="stable")
+        k = self.capacity
+        for name in self.FIELDS:
+            old = np.take_along_axis(getattr(self, name), order, axis=1)
+            fill = _EMPTY if name == "m" else (-1 if name == "retx" else 0)
+            arr = np.full((old.shape[0], 2 * k), fill, dtype=old.dtype)
+            arr[:, :k] = old
+            setattr(self, name, arr)
+        self.capacity = 2 * k
+        self.ptr[:] = k
+
+    def add(self, now_slot: int, cols: np.ndarray, m: int, x: np.ndarray, L: np.ndarray, prsvp: np.ndarray,
+            rsrp: np.ndarray, retx: np.ndarray) -> None:
+        """Record SCIs decoded in slot ``m``: one row per (decoding column, SCI)."""
+        if not cols.shape[0]:
+            return
+        order = np.argsort(cols, kind="stable")
+        cols = cols[order]
+        uniq, start, counts = np.unique(cols, return_index=True, return_counts=True)
+        rank = np.arange(cols.shape[0]) - np.repeat(start, counts)
+        while True:
+            pos = (self.ptr[cols] + rank) % self.capacity
+            if not np.any(self.m[cols, pos] >= now_slot - self.horizon):
+                break
+            self._grow()
+        self.m[cols, pos] = m
+        self.x[cols, pos] = x[order]
+        self.L[cols, pos] = L[order]
+        self.prsvp[cols, pos] = prsvp[order]
+        self.rsrp[cols, pos] = rsrp[order]
+        self.retx[cols, pos] = retx[order]
+        self.ptr[uniq] += counts
+
+    def add_one(self, now_slot: int, cols: np.ndarray, m: int, x: int, L: int, prsvp: int,
+                rsrp: np.ndarray, retx: int) -> None:
+        """Record one SCI decoded in slot ``m`` by the (distinct) columns ``cols``."""
+        while True:
+            pos = self.ptr[cols] % self.capacity
+            if not np.any(self.m[cols, pos] >= now_slot - self.horizon):
+                break
+            self._grow()
+        self.m[cols, pos] = m
+        self.x[cols, pos] = x
+        self.L[cols, pos] = L
+        self.prsvp[cols, pos] = prsvp
+        self.rsrp[cols, pos] = rsrp
+        self.retx[cols, pos] = retx
+        self.ptr[cols] += 1
+
+    def window(self, col: int, first: int, last: int) -> tuple[np.ndarray, ...]:
+        """The SCIs column ``col`` decoded in slots [first, last): (m, x, L, prsvp, rsrp, retx)."""
+        m = self.m[col]
+        keep = (m >= first) & (m < last)
+        return (m[keep], self.x[col][keep].astype(np.int64), self.L[col][keep].astype(np.int64),
+                self.prsvp[col][keep].astype(np.int64), self.rsrp[col][keep].astype(float), self.retx[col][keep])
+
+
+class RssiRing:
+    """Received power per sub-channel and slot at every column over the last ``window`` slots
+    (mW, noise excluded; idle slots 0), and the busy sub-channel count of each slot for CBR."""
+
+    def __init__(self, window: int, n_sub: int, columns: int = 16, *, keep_power: bool = True):
+        self.window = int(window)
+        self.n_sub = int(n_sub)
+        self.keep_power = keep_power
+        self.power = np.zeros((self.window if keep_power else 1, columns, n_sub), dtype=np.float32)
+        self.upto = -1  # last slot whose row is current
+
+    def ensure_columns(self, columns: int) -> None:
+        have = self.power.shape[1]
+        if columns > have:
+            new = max(columns, 2 * have)
+            arr = np.zeros((self.power.shape[0], new, self.n_sub), dtype=np.float32)
+            arr[:, :have] = self.power
+            self.power = arr
+
+    def advance(self, slot: int) -> None:
+        """Zero the rows of the idle slots after the last written one, up to ``slot``."""
+        if not self.keep_power or slot <= self.upto:
+            return
+        first = self.upto + 1
+        if slot - first + 1 >= self.window:
+            self.power[:] = 0.0
+        else:
+            rows = np.arange(first, slot + 1) % self.window
+            self.power[rows] = 0.0
+        self.upto = slot
+
+    def write(self, slot: int, cols: np.ndarray, power: np.ndarray) -> None:
+        """Row of ``slot``: ``power`` (len(cols), n_sub) at ``cols``."""
+        if not self.keep_power:
+            return
+        self.advance(slot)
+        self.power[slot % self.window, cols] = power
+
+    def average(self, col: int, ys: np.ndarray, period: int, first: int, last: int,
+                unmonitored: np.ndarray, noise_mw: float) -> np.ndarray:
+        """(len(ys), n_sub): the linear average S-RSSI (noise + power) of each sub-channel over
+        the monitored slots y - period j (j >= 1) within [first, last); noise alone where none."""
+        self.advance(last - 1)
+        jmax = max(1, (int(ys.max()) - first) // period + 1) if ys.shape[0] else 1
+        past = ys[:, None] - period * np.arange(1, jmax + 1)[None, :]
+        valid = (past >= first) & (past < last) & (past > last - 1 - self.window)
+        if unmonitored.shape[0]:
+            valid &= ~np.isin(past, unmonitored)
+        vals = self.power[past % self.window, col].astype(float)  # (ny, j, n_sub)
+        vals = np.where(valid[:, :, None], vals, 0.0)
+        count = valid.sum(axis=1)
+        mean = vals.sum(axis=1) / np.maximum(count, 1)[:, None]
+        return noise_mw + mean
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A chosen resource: slot ``y``, first sub-channel ``x``; optionally a retransmission
+    ``y2`` (sub-channel ``x2``); ``threshold_dbm``: the RSRP threshold step 7 arrived at;
+    ``candidates``: |S_A| (NR) or |S_B| (LTE) it was drawn from."""
+
+    y: int
+    x: int
+    y2: int | None
+    x2: int | None
+    threshold_dbm: float
+    candidates: int
+    total: int
+
+
+def _expand_ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(event index, value) for every integer in [lo_e, hi_e] of every event e."""
+    length = np.maximum(hi - lo + 1, 0)
+    ev = np.repeat(np.arange(lo.shape[0]), length)
+    offs = np.arange(ev.shape[0]) - np.repeat(np.cumsum(length) - length, length)
+    return ev, lo[ev] + offs
+
+
+def select_resource(
+    *,
+    n: int,
+    t1: int,
+    t2: int,
+    n_sub: int,
+    L: int,
+    sci: tuple[np.ndarray, ...],
+    unmonitored: np.ndarray,
+    own_planned: np.ndarray,
+    p_tx: int,
+    c_resel: int,
+    hyp_periods: tuple[int, ...],
+    tscal: int,
+    threshold_dbm: float,
+    share: float,
+    rng: np.random.Generator,
+    rssi: Callable[[np.ndarray], np.ndarray] | None = None,
+    retx_gap: int = 0,
+) -> Selection | None:
+    """One resource selection (module docstring); None if the window holds no candidate.
+
+    Args:
+        n: the slot the selection is triggered in; candidates are in [n + t1, n + t2].
+        L: sub-channels per transmission. n_sub: sub-channels in the pool.
+        sci: (m, x, L, prsvp, rsrp, retx) of the SCIs decoded in the sensing window.
+        unmonitored: slots of the sensing window in which the station transmitted.
+        own_planned: slots in which the station already has a transmission planned.
+        p_tx: the reservation period of this selection in slots (0: a single transmission).
+        c_resel: reservations the selection will be used for (steps 5 and 6 look at the next
+            c_resel - 1 periods too).
+        hyp_periods: the allowed reservation periods in slots (step 5's hypothetical SCIs).
+        tscal: T_scal in slots: an SCI with a period below it reserves Q = ceil(tscal / period)
+            periods ahead if it was decoded within its last period.
+        threshold_dbm: the initial RSRP threshold; share: X (0.2: 20 %).
+        rssi: LTE step 8: ys -> (len(ys), n_sub) average S-RSSI in mW; None for NR.
+        retx_gap: > 0: also pick a blind retransmission within this many slots.
+    """
+    ny = t2 - t1 + 1
+    nx = n_sub - L + 1
+    if ny <= 0 or nx <= 0:
+        return None
+    base = n + t1
+    avail0 = np.ones((ny, nx), dtype=bool)
+    planned = own_planned[(own_planned >= base) & (own_planned < base + ny)] - base
+    avail0[planned] = False
+    total = int(avail0.sum())
+    if total == 0:
+        return None
+    need = share * total
+    jmax = (t2 // p_tx + 1) if p_tx > 0 else 1
+    jmax = max(1, min(jmax, c_resel if p_tx > 0 else 1))
+    shifts = p_tx * np.arange(jmax)
+
+    # step 5: slots not monitored (own transmissions) and the hypothetical SCIs they stand for
+    avail = avail0
+    if unmonitored.shape[0]:
+        slots = []
+        for period in hyp_periods:
+            q = np.arange(1, (math.ceil(tscal / period) if period < tscal else 1) + 1)
+            z = unmonitored[:, None] + period * q[None, :]
+            if period < tscal:  # Q > 1 only for an SCI within its last period
+                z = np.where((n - unmonitored[:, None] <= period) | (q[None, :] == 1), z, -1)
+            slots.append(z.ravel())
+        z = np.concatenate(slots)
+        y = (z[:, None] - shifts[None, :]).ravel() - base
+        y = y[(y >= 0) & (y < ny)]
+        if y.shape[0]:
+            excl = np.zeros(ny, dtype=bool)
+            excl[y] = True
+            trial = avail0 & ~excl[:, None]
+            if trial.sum() >= need:  # step 5a: otherwise step 5 is undone
+                avail = trial
+
+    # step 6: the largest RSRP of a decoded reservation over each candidate
+    maxr = np.full((ny, nx), -np.inf)
+    m, xr, Lr, prsvp, rsrp, retx = sci
+    if m.shape[0]:
+        ev_slot, ev_x, ev_L, ev_r = [], [], [], []
+        periodic = prsvp > 0
+        if periodic.any():
+            mp, pp = m[periodic], prsvp[periodic]
+            qmax = np.where(pp < tscal, np.ceil(tscal / np.maximum(pp, 1)).astype(np.int64), 1)
+            qmax = np.where((pp < tscal) & (n - mp > pp), 1, qmax)
+            Q = int(qmax.max())
+            q = np.arange(1, Q + 1)
+            z = mp[:, None] + pp[:, None] * q[None, :]
+            ok = q[None, :] <= qmax[:, None]
+            rows = np.nonzero(ok)
+            ev_slot.append(z[rows])
+            idx = np.nonzero(periodic)[0][rows[0]]
+            ev_x.append(xr[idx]); ev_L.append(Lr[idx]); ev_r.append(rsrp[idx])
+        has_retx = retx >= 0
+        if has_retx.any():
+            ev_slot.append(retx[has_retx]); ev_x.append(xr[has_retx]); ev_L.append(Lr[has_retx])
+            ev_r.append(rsrp[has_retx])
+        if ev_slot:
+            zs = np.concatenate(ev_slot)
+            xs = np.concatenate(ev_x)
+            ls = np.concatenate(ev_L)
+            rs = np.concatenate(ev_r)
+            y = zs[:, None] - shifts[None, :] - base  # (events, j)
+            e_idx, j_idx = np.nonzero((y >= 0) & (y < ny))
+            if e_idx.shape[0]:
+                yy = y[e_idx, j_idx]
+                lo = np.maximum(xs[e_idx] - L + 1, 0)
+                hi = np.minimum(xs[e_idx] + ls[e_idx] - 1, nx - 1)
+                k, xx = _expand_ranges(lo, hi)
+                np.maximum.at(maxr, (yy[k], xx), rs[e_idx][k])
+
+    # step 7: raise the threshold by 3 dB until X M_total candidates remain
+    th = float(threshold_dbm)
+    finite = maxr[np.isfinite(maxr) & avail]
+    top = float(finite.max()) if finite.shape[0] else -np.inf
+    while True:
+        s_a = avail & (maxr <= th)
+        count = int(s_a.sum())
+        if count >= need or th >= top:
+            break
+        th += 3.0
+    if count == 0:
+        return None
+
+    ys, xs = np.nonzero(s_a)
+    if rssi is not None:  # LTE step 8: the X M_total candidates of lowest S-RSSI
+        e_sub = rssi(base + np.arange(ny))  # (ny, n_sub)
+        csum = np.concatenate([np.zeros((ny, 1)), np.cumsum(e_sub, axis=1)], axis=1)
+        e = (csum[:, L:L + nx] - csum[:, :nx]) / L  # (ny, nx) average over the L sub-channels
+        keep = int(math.ceil(need - 1e-9))
+        order = np.lexsort((rng.random(ys.shape[0]), e[ys, xs]))
+        order = order[:max(1, min(keep, order.shape[0]))]
+        ys, xs = ys[order], xs[order]
+    pick = int(rng.integers(0, ys.shape[0]))
+    y, x = int(ys[pick]), int(xs[pick])
+    y2 = x2 = None
+    if retx_gap > 0:
+        other = (ys != y) & (np.abs(ys - y) <= retx_gap)
+        if other.any():
+            cand = np.nonzero(other)[0]
+            k = int(cand[int(rng.integers(0, cand.shape[0]))])
+            y2, x2 = int(ys[k]), int(xs[k])
+            if y2 < y:
+                y, x, y2, x2 = y2, x2, y, x
+            y2 += base
+    return Selection(y + base, x, y2, x2, th, int(ys.shape[0]), total)
