@@ -1,5 +1,6 @@
 """Policy mixing for decentralised federated SAC: segments, the MERL advantage, the Fisher form,
-the mixing bound, and the mixing rules (RSM-MASAC, Yu et al., Section V-A; Algorithm 2).
+the mixing bound, and the four built-in mixing rules (RSM-MASAC, Yu et al., Section V-A;
+Algorithm 2), written against the rule contract of :mod:`learners.rules`.
 
 Vocabulary. Agent i has policy parameters theta (a flat vector, ``learners.policy``). A
 *referential policy* theta~ is assembled from what neighbours sent: P segments of their flat
@@ -22,7 +23,7 @@ vectors (eqs. 16-17) or a neighbour's whole vector. A *rule* decides the mixture
   zeta = R~ / (W + R~), W = the agent's own R plus those already mixed in this round.
 
 Whatever the rule, a replica whose theta~, A+, q or zeta is not finite is never mixed (counted
-in ``MixResult.nonfinite``). Only parameters in the *shared* mask are exchanged and mixed
+in ``MixResult.nonfinite``; :func:`learners.rules.apply_rule`). Only parameters in the *shared* mask are exchanged and mixed
 (PP-PPS keeps a personalised part).
 
 Everything is batched: B replicas (each of a different agent) go through one call.
@@ -33,16 +34,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import torch
 from torch import Tensor
 
 from .nets import LayerSlice
 from .policy import PolicySpec, policy_distribution, policy_log_prob_of_pre_tanh, policy_sample
+from .rules import Critic, MixContext, MixingRule, MixResult, ReplayInputs, Zeta, apply_rule
+
+__all__ = [
+    "AverageRule", "FixedRule", "RegulatedRule", "RewardWeightedRule", "BUILTIN_RULES", "MIX_RULES",
+    "MixConfig", "MixResult", "RegulatedInputs", "Critic", "mix", "fleet_regulated_inputs",
+    "segment_bounds", "split_segments", "reconstruct", "shared_mask", "merl_advantage", "penalty_coefficient",
+    "fisher_quadratic_form", "batch_score_quadratic_form", "mixing_bound", "trust_region_step",
+]
 
 MixRuleName = Literal["average", "fixed", "regulated", "reward_weighted"]
-MIX_RULES: tuple[str, ...] = ("average", "fixed", "regulated", "reward_weighted")
 
 
 # ============================================================================ segments (16, 17)
@@ -101,9 +109,6 @@ def shared_mask(layout: Sequence[LayerSlice], shared: str | Sequence[str]) -> Te
 
 
 # ============================================================================ eq. 19, eq. 13
-Critic = Callable[[Tensor, Tensor], Tensor]
-"""min(Q1, Q2) of each replica's agent: ``(obs[B, n, obs_dim], scaled actions[B, n, A]) -> [B, n]``."""
-
 
 def merl_advantage(
     spec: PolicySpec,
@@ -248,24 +253,169 @@ def trust_region_step(q: Tensor, max_kl: float) -> Tensor:
 ZetaRuleName = Literal["theorem2", "trust_region"]
 ZETA_RULES: tuple[str, ...] = ("theorem2", "trust_region")
 
+RegulatedInputs = ReplayInputs
+"""The ``regulated`` rule's inputs (the ``replay`` context of :mod:`learners.rules`)."""
 
-@dataclass(frozen=True)
-class MixConfig:
-    """How a referential policy is mixed into an agent's policy.
 
-    - ``rule``: one of ``MIX_RULES`` (see the module docstring).
-    - ``zeta``: the constant of ``fixed`` (DRL-DE: 0.5).
-    - ``fisher`` (``regulated``): ``batch_score`` (F ~ g g^T, the paper's experiments) or
-      ``exact`` (the Gaussian Fisher, Theorem 2 as written); see the two quadratic forms.
-    - ``zeta_rule`` (``regulated``): ``theorem2``: zeta = min(safety * sqrt(2 A+ / (C q)),
-      zeta_max) ("marginally below the upper bound", Algorithm 2 line 10; the authors capped at
-      0.8); ``trust_region``: zeta = min(sqrt(2 delta / q), zeta_max) with delta =
-      ``trust_region_kl``, a KL trust region as in TRPO (beyond the paper). Both mix only
-      where A+ > 0.
+class AverageRule(MixingRule):
+    """``average``: the running mean of theta and the referential policies of one round; the
+    k-th one mixed in a round gets zeta = 1 / (k + 1) (naive decentralised FL, eq. 1 of the
+    literature review)."""
+
+    name = "average"
+
+    def zeta(self, theta: Tensor, theta_ref: Tensor, ctx: MixContext) -> Tensor:
+        if ctx.mixed_before is None:
+            raise ValueError("the average rule needs mixed_before")
+        return 1.0 / (ctx.mixed_before.to(theta.dtype) + 2.0)
+
+
+class FixedRule(MixingRule):
+    """``fixed``: a constant zeta (DRL-DE: 0.5)."""
+
+    name = "fixed"
+    comm_keys = {"zeta": "zeta"}
+
+    def __init__(self, zeta: float = 0.5):
+        if isinstance(zeta, bool) or not (isinstance(zeta, (int, float)) and 0.0 < zeta <= 1.0):
+            raise ValueError(f"zeta must be in (0, 1], got {zeta!r}")
+        self.value = float(zeta)
+
+    def zeta(self, theta: Tensor, theta_ref: Tensor, ctx: MixContext) -> Tensor:
+        return torch.full((theta.shape[0],), self.value, dtype=theta.dtype)
+
+
+class RewardWeightedRule(MixingRule):
+    """``reward_weighted``: RS-PPS (PPS-QMIX, Section 4.2): a running mean weighted by each
+    policy's reward buffer R (the sum of its last ``reward_window`` stored rewards): the
+    referential policy of weight R~ gets zeta = R~ / (W + R~), W = the agent's own R plus those
+    already mixed in this round; 1/2 while no weight is positive. A non-finite weight skips the
+    replica."""
+
+    name = "reward_weighted"
+    needs = frozenset({"rewards"})
+    comm_keys = {"reward_window": "reward_window"}
+
+    def __init__(self, reward_window: int = 256):
+        if isinstance(reward_window, bool) or not isinstance(reward_window, int) or reward_window < 1:
+            raise ValueError(f"reward_window must be an integer >= 1, got {reward_window!r}")
+        self.reward_window = reward_window
+
+    def zeta(self, theta: Tensor, theta_ref: Tensor, ctx: MixContext) -> Zeta:
+        if ctx.weight_self is None or ctx.weight_ref is None:
+            raise ValueError("the reward_weighted rule needs weight_self and weight_ref")
+        dtype = theta.dtype
+        ws, wr = ctx.weight_self.to(dtype), ctx.weight_ref.to(dtype)
+        total = ws + wr
+        zeta = torch.where(total > 0, wr / total, torch.full_like(total, 0.5))
+        skipped = ~torch.isfinite(total)
+        return Zeta(torch.where(skipped, torch.zeros_like(zeta), zeta), skipped=skipped)
+
+
+class RegulatedRule(MixingRule):
+    """``regulated``: Theorem 2 (Algorithm 2). Mix only where the MERL advantage A+ (eq. 19) is
+    > 0, with zeta = min(safety * sqrt(2 A+ / (C q)), zeta_max), C = 2 eps gamma / (1 - gamma)^2
+    (eqs. 13, 15) and q = (theta~ - theta)^T F(theta) (theta~ - theta) (eq. 20); or, with
+    ``zeta_rule: trust_region``, zeta = min(sqrt(2 delta / q), zeta_max) (a KL trust region as in
+    TRPO, beyond the paper).
+
+    - ``fisher``: ``batch_score`` (F ~ g g^T, the paper's experiments) or ``exact`` (the
+      Gaussian Fisher, Theorem 2 as written); see the two quadratic forms.
+    - ``safety``, ``zeta_max``: "marginally below the upper bound" (Algorithm 2 line 10; the
+      authors capped at 0.8).
     - ``samples``: M, transitions of the agent's own buffer per estimate of A+ (Table IV: 50).
     - ``ratio_clip``: truncation of the importance ratios of eq. (19).
     - ``entropy_samples``: K reparameterised actions per state for the expectations over
       actions (entropies, eq. 13's eps); the first of them is the action of the batch score.
+
+    A replica whose A+, q or bound is not finite (where it is needed) is skipped.
+    """
+
+    name = "regulated"
+    needs = frozenset({"replay"})
+    comm_keys = {"safety": "zeta_safety", "zeta_max": "zeta_max", "samples": "samples", "ratio_clip": "ratio_clip",
+                 "entropy_samples": "entropy_samples", "fisher": "fisher", "zeta_rule": "zeta_rule",
+                 "trust_region_kl": "trust_region_kl"}
+
+    def __init__(self, safety: float = 0.9, zeta_max: float = 0.8, samples: int = 50, ratio_clip: float = 10.0,
+                 entropy_samples: int = 4, fisher: FisherName = "batch_score", zeta_rule: ZetaRuleName = "theorem2",
+                 trust_region_kl: float = 0.01):
+        _check_regulated(safety=safety, zeta_max=zeta_max, samples=samples, ratio_clip=ratio_clip,
+                         entropy_samples=entropy_samples, fisher=fisher, zeta_rule=zeta_rule,
+                         trust_region_kl=trust_region_kl)
+        self.safety, self.zeta_max, self.samples, self.ratio_clip = safety, zeta_max, samples, ratio_clip
+        self.entropy_samples, self.fisher, self.zeta_rule, self.trust_region_kl = (entropy_samples, fisher,
+                                                                                  zeta_rule, trust_region_kl)
+
+    def zeta(self, theta: Tensor, theta_ref: Tensor, ctx: MixContext) -> Zeta:
+        if ctx.replay is None:
+            raise ValueError("the regulated rule needs RegulatedInputs")
+        r, spec = ctx.replay, ctx.spec
+        b, dtype = theta.shape[0], theta.dtype
+        nan = torch.full((b,), math.nan, dtype=dtype)
+        bound, q_all = nan.clone(), nan.clone()
+        v = theta_ref - theta
+        advantage, eps = merl_advantage(spec, theta, theta_ref, r.obs, r.pre_tanh, r.behaviour_log_prob,
+                                        r.min_q, r.alpha, r.noise, r.critic, self.ratio_clip)
+        zeta = torch.zeros(b, dtype=dtype)
+        positive = (advantage > 0) & torch.isfinite(advantage)
+        rows = positive.nonzero().squeeze(1)
+        if rows.numel():  # Algorithm 2, lines 7-10: the Fisher form only where A+ > 0
+            if self.fisher == "exact":
+                q = fisher_quadratic_form(spec, theta[rows], v[rows], r.obs[rows])
+            else:
+                q = batch_score_quadratic_form(spec, theta[rows], v[rows], r.obs[rows], r.noise[rows, 0])
+            if self.zeta_rule == "theorem2":
+                bnd = mixing_bound(advantage[rows], eps[rows], q, r.gamma)
+                z = self.safety * bnd
+            else:
+                bnd = trust_region_step(q, self.trust_region_kl)
+                z = bnd
+            z = torch.clamp(z, max=self.zeta_max)
+            q_all[rows] = q
+            bound[rows] = bnd
+            zeta[rows] = torch.where(torch.isfinite(q) & ~torch.isnan(bnd), z, torch.full_like(z, math.nan))
+        skipped = ~torch.isfinite(advantage) | torch.isnan(zeta)
+        zeta = torch.where(skipped, torch.zeros_like(zeta), zeta)
+        return Zeta(zeta, skipped=skipped, advantage=advantage, q=q_all, bound=bound, capped=zeta >= self.zeta_max)
+
+
+BUILTIN_RULES: dict[str, type[MixingRule]] = {
+    cls.name: cls for cls in (AverageRule, FixedRule, RegulatedRule, RewardWeightedRule)
+}
+"""The built-in rules by name (``cosim.plugins.rule_registry`` registers the same classes)."""
+
+MIX_RULES: tuple[str, ...] = tuple(BUILTIN_RULES)
+
+
+def _check_regulated(**values) -> None:
+    if values["fisher"] not in FISHER_FORMS:
+        raise ValueError(f"fisher must be one of {FISHER_FORMS}, got {values['fisher']!r}")
+    if values["zeta_rule"] not in ZETA_RULES:
+        raise ValueError(f"zeta_rule must be one of {ZETA_RULES}, got {values['zeta_rule']!r}")
+    for name in ("safety", "zeta_max"):
+        value = values[name]
+        if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0.0 < value <= 1.0):
+            raise ValueError(f"{name} must be in (0.0, 1.0], got {value!r}")
+    for name in ("samples", "entropy_samples"):
+        value = values[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    clip = values["ratio_clip"]
+    if isinstance(clip, bool) or not (isinstance(clip, (int, float)) and math.isfinite(clip) and clip >= 1):
+        raise ValueError(f"ratio_clip must be a finite number >= 1, got {clip!r}")
+    kl = values["trust_region_kl"]
+    if isinstance(kl, bool) or not (isinstance(kl, (int, float)) and math.isfinite(kl) and kl > 0):
+        raise ValueError(f"trust_region_kl must be a finite number > 0, got {kl!r}")
+
+
+@dataclass(frozen=True)
+class MixConfig:
+    """One of the built-in rules by name with all their options, for :func:`mix` (tests,
+    benchmarks and scripts; a run names its rule through ``cosim.plugins.rule_registry``).
+
+    - ``rule``: one of ``MIX_RULES``; ``zeta``: the constant of ``fixed``; the others are
+      :class:`RegulatedRule`'s parameters (``safety`` is its ``safety``).
     """
 
     rule: MixRuleName = "regulated"
@@ -282,61 +432,19 @@ class MixConfig:
     def __post_init__(self) -> None:
         if self.rule not in MIX_RULES:
             raise ValueError(f"rule must be one of {MIX_RULES}, got {self.rule!r}")
-        if self.fisher not in FISHER_FORMS:
-            raise ValueError(f"fisher must be one of {FISHER_FORMS}, got {self.fisher!r}")
-        if self.zeta_rule not in ZETA_RULES:
-            raise ValueError(f"zeta_rule must be one of {ZETA_RULES}, got {self.zeta_rule!r}")
-        for name, lo, hi in (("zeta", 0.0, 1.0), ("safety", 0.0, 1.0), ("zeta_max", 0.0, 1.0)):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and lo < value <= hi):
-                raise ValueError(f"{name} must be in ({lo}, {hi}], got {value!r}")
-        for name in ("samples", "entropy_samples"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if not (isinstance(self.ratio_clip, (int, float)) and math.isfinite(self.ratio_clip) and self.ratio_clip >= 1):
-            raise ValueError(f"ratio_clip must be a finite number >= 1, got {self.ratio_clip!r}")
-        kl = self.trust_region_kl
-        if isinstance(kl, bool) or not (isinstance(kl, (int, float)) and math.isfinite(kl) and kl > 0):
-            raise ValueError(f"trust_region_kl must be a finite number > 0, got {kl!r}")
+        if isinstance(self.zeta, bool) or not (isinstance(self.zeta, (int, float)) and 0.0 < self.zeta <= 1.0):
+            raise ValueError(f"zeta must be in (0.0, 1.0], got {self.zeta!r}")
+        _check_regulated(safety=self.safety, zeta_max=self.zeta_max, samples=self.samples,
+                         ratio_clip=self.ratio_clip, entropy_samples=self.entropy_samples, fisher=self.fisher,
+                         zeta_rule=self.zeta_rule, trust_region_kl=self.trust_region_kl)
 
-
-@dataclass
-class MixResult:
-    """Per replica (``[B]`` each): whether it was mixed and with what.
-
-    ``zeta`` is the metric applied (0 where not mixed); ``advantage`` is A+, ``q`` the Fisher
-    quadratic form and ``bound`` the ``regulated`` rule's upper bound of zeta before safety
-    factor and cap (NaN where not computed: other rules, and q and bound where A+ <= 0);
-    ``capped`` marks mixes whose zeta is the cap ``zeta_max``; ``nonfinite`` marks replicas
-    skipped because theta~, A+, q or zeta was not finite.
-    """
-
-    theta: Tensor
-    mixed: Tensor
-    zeta: Tensor
-    advantage: Tensor
-    bound: Tensor
-    nonfinite: Tensor
-    q: Tensor
-    capped: Tensor
-
-
-@dataclass
-class RegulatedInputs:
-    """What the ``regulated`` rule needs besides the two parameter vectors (see
-    :func:`merl_advantage`): M replay samples of each agent (states, pre-tanh actions, behaviour
-    log-probs), its critics' min Q there and as a function, its temperature, noise for the
-    expectations over actions, and the discount gamma."""
-
-    obs: Tensor
-    pre_tanh: Tensor
-    behaviour_log_prob: Tensor
-    min_q: Tensor
-    alpha: Tensor
-    noise: Tensor
-    gamma: float
-    critic: Critic
+    def make_rule(self) -> MixingRule:
+        """The built-in rule this config names, with its options."""
+        cls = BUILTIN_RULES[self.rule]
+        options: dict[str, Any] = {"zeta": self.zeta, "safety": self.safety, "zeta_max": self.zeta_max, "samples": self.samples,
+                   "ratio_clip": self.ratio_clip, "entropy_samples": self.entropy_samples, "fisher": self.fisher,
+                   "zeta_rule": self.zeta_rule, "trust_region_kl": self.trust_region_kl}
+        return cls(**{name: options[name] for name in getattr(cls, "comm_keys", {}) if name in options})
 
 
 def mix(
@@ -348,74 +456,23 @@ def mix(
     mixed_before: Tensor | None = None,
     weight_self: Tensor | None = None,
     weight_ref: Tensor | None = None,
-    regulated: RegulatedInputs | None = None,
+    regulated: ReplayInputs | None = None,
 ) -> MixResult:
-    """Mix B referential policies ``theta_ref[B, d]`` into ``theta[B, d]`` with ``config.rule``.
+    """Mix B referential policies ``theta_ref[B, d]`` into ``theta[B, d]`` with the built-in rule
+    ``config.rule`` (:func:`learners.rules.apply_rule` with the inputs given here).
 
-    ``theta_ref`` holds the agent's own values outside the shared mask, so only shared
-    parameters move. Rule inputs: ``average`` needs ``mixed_before[B]`` (referential policies
-    already mixed by that agent in this round); ``reward_weighted`` needs ``weight_self[B]``
-    (the agent's own R plus those already mixed this round) and ``weight_ref[B]``;
-    ``regulated`` needs ``regulated``. Returns the new parameters and what happened.
+    Rule inputs: ``average`` needs ``mixed_before[B]``; ``reward_weighted`` needs
+    ``weight_self[B]`` and ``weight_ref[B]``; ``regulated`` needs ``regulated``.
     """
-    b = theta.shape[0]
-    dtype = theta.dtype
-    nan = torch.full((b,), math.nan, dtype=dtype)
-    advantage, bound, q_all = nan.clone(), nan.clone(), nan.clone()
-    v = theta_ref - theta
-    finite_ref = torch.isfinite(theta_ref).all(dim=1)
-    v = torch.where(finite_ref.unsqueeze(1), v, torch.zeros_like(v))
-    if config.rule == "average":
-        if mixed_before is None:
-            raise ValueError("the average rule needs mixed_before")
-        zeta = 1.0 / (mixed_before.to(dtype) + 2.0)
-    elif config.rule == "fixed":
-        zeta = torch.full((b,), float(config.zeta), dtype=dtype)
-    elif config.rule == "reward_weighted":
-        if weight_self is None or weight_ref is None:
-            raise ValueError("the reward_weighted rule needs weight_self and weight_ref")
-        ws, wr = weight_self.to(dtype), weight_ref.to(dtype)
-        total = ws + wr
-        zeta = torch.where(total > 0, wr / total, torch.full_like(total, 0.5))
-        zeta = torch.where(torch.isfinite(total), zeta, torch.full_like(total, math.nan))
-    else:
-        if regulated is None:
-            raise ValueError("the regulated rule needs RegulatedInputs")
-        r = regulated
-        safe_ref = torch.where(finite_ref.unsqueeze(1), theta_ref, theta)
-        advantage, eps = merl_advantage(spec, theta, safe_ref, r.obs, r.pre_tanh, r.behaviour_log_prob,
-                                        r.min_q, r.alpha, r.noise, r.critic, config.ratio_clip)
-        zeta = torch.zeros(b, dtype=dtype)
-        positive = (advantage > 0) & torch.isfinite(advantage) & finite_ref
-        rows = positive.nonzero().squeeze(1)
-        if rows.numel():  # Algorithm 2, lines 7-10: the Fisher form only where A+ > 0
-            if config.fisher == "exact":
-                q = fisher_quadratic_form(spec, theta[rows], v[rows], r.obs[rows])
-            else:
-                q = batch_score_quadratic_form(spec, theta[rows], v[rows], r.obs[rows], r.noise[rows, 0])
-            if config.zeta_rule == "theorem2":
-                bnd = mixing_bound(advantage[rows], eps[rows], q, r.gamma)
-                z = config.safety * bnd
-            else:
-                bnd = trust_region_step(q, config.trust_region_kl)
-                z = bnd
-            z = torch.clamp(z, max=config.zeta_max)
-            q_all[rows] = q
-            bound[rows] = bnd
-            zeta[rows] = torch.where(torch.isfinite(q) & ~torch.isnan(bnd), z, torch.full_like(z, math.nan))
-        zeta = torch.where(torch.isfinite(advantage), zeta, torch.full_like(zeta, math.nan))
-    nonfinite = ~finite_ref | ~torch.isfinite(zeta)
-    mixed = ~nonfinite & (zeta > 0)
-    zeta = torch.where(mixed, zeta, torch.zeros_like(zeta))
-    capped = mixed & (zeta >= config.zeta_max) if config.rule == "regulated" else torch.zeros_like(mixed)
-    new = theta + zeta.unsqueeze(1) * v
-    return MixResult(new, mixed, zeta, advantage, bound, nonfinite, q_all, capped)
+    ctx = MixContext(spec, mixed_before=mixed_before, weight_self=weight_self, weight_ref=weight_ref,
+                     replay=regulated)
+    return apply_rule(config.make_rule(), theta, theta_ref, ctx)
 
 
 def fleet_regulated_inputs(fleet, agents: Sequence[int], generators: Sequence[torch.Generator],
-                           config: MixConfig) -> RegulatedInputs:
-    """The ``regulated`` rule's inputs for ``agents`` of a ``SACFleet`` (Algorithm 2, line 5):
-    ``config.samples`` transitions drawn from each agent's own replay buffer with that agent's
+                           config: MixConfig | MixingRule) -> ReplayInputs:
+    """The ``replay`` inputs of a rule (the ``regulated`` rule's, Algorithm 2, line 5) for
+    ``agents`` of a ``SACFleet``: ``config.samples`` transitions drawn from each agent's own replay buffer with that agent's
     ``generators[k]`` (a stream of the caller's, so mixing never shifts the agent's training
     randomness), the agent's min(Q1, Q2) there, its alpha, and the entropy noise (same stream)."""
     batches = [fleet.sample_transitions(a, config.samples, g) for a, g in zip(agents, generators)]
@@ -433,5 +490,5 @@ def fleet_regulated_inputs(fleet, agents: Sequence[int], generators: Sequence[to
         with torch.no_grad():
             return fleet.min_q(states, acts, agents=idx)
 
-    return RegulatedInputs(obs, pre_tanh, log_mu, critic(obs, actions), fleet.alpha[idx], noise,
+    return ReplayInputs(obs, pre_tanh, log_mu, critic(obs, actions), fleet.alpha[idx], noise,
                            fleet.config.gamma, critic)

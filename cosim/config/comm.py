@@ -5,8 +5,9 @@ Three orthogonal choices describe a method (RSM-MASAC, Section V-A, and its base
 - ``exchange``: what is pulled. ``none`` (independent learners), ``full`` (the whole shared
   policy of every neighbour: one referential policy per neighbour), ``segments`` (P segments
   from P distinct neighbours per referential policy, kappa of them per round; eqs. 16-17);
-- ``rule``: how a referential policy is mixed (``learners.mixing``): ``average``, ``fixed``,
-  ``regulated`` (Theorem 2), ``reward_weighted`` (RS-PPS);
+- ``rule``: how a referential policy is mixed: the built-ins ``average``, ``fixed``,
+  ``regulated`` (Theorem 2), ``reward_weighted`` (RS-PPS) (``learners.mixing``), or a rule of
+  your own (``cosim.plugins.rule_registry``, docs/extending.md) with ``rule_params``;
 - ``shared_layers``: which layers are exchanged and mixed (``all``, ``except_first``, or a
   list of layer names such as ``[fc1, mean, log_std]``).
 
@@ -25,11 +26,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cosim.plugins import rule_registry
 
 Method = Literal["isac", "avg", "drl_de", "drl_pa", "rs_pps", "pp_pps", "rsm_masac"]
 Exchange = Literal["none", "full", "segments"]
-Rule = Literal["average", "fixed", "regulated", "reward_weighted"]
 
 PRESETS: dict[str, dict[str, Any]] = {
     # independent SAC, no communication (the paper's ISAC, Fig. 5)
@@ -60,9 +62,14 @@ class CommConfig(BaseModel):
     exchange: Exchange = Field(
         None, validate_default=False, description="none | full (whole policy of every neighbour) | "
         "segments (P segments from P neighbours per replica, kappa replicas). Default: from method.")
-    rule: Rule = Field(
-        None, validate_default=False, description="average | fixed | regulated | reward_weighted. "
-        "Default: from method.")
+    rule: str = Field(
+        None, validate_default=False, description="The mixing rule: average | fixed | regulated | "
+        "reward_weighted, a name registered with cosim.plugins.rule_registry.register_rule or by an "
+        "installed package under the entry-point group 'cosim.mixing_rules', or 'package.module:Class' "
+        "(a learners.rules.MixingRule; docs/extending.md). Default: from method.")
+    rule_params: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword parameters of a rule of your own (the built-ins "
+        "take theirs from the comm keys below: zeta, zeta_safety, ..., reward_window).")
     shared_layers: Literal["all", "except_first"] | list[str] = Field(
         None, validate_default=False, description="Layers exchanged and mixed: all, except_first "
         "(the first hidden layer stays personal), or layer names (fc0, fc1, ..., mean, log_std). "
@@ -123,6 +130,30 @@ class CommConfig(BaseModel):
             if data.get(key) is None:
                 data[key] = value
         return data
+
+    @field_validator("rule")
+    @classmethod
+    def _rule_exists(cls, name: str) -> str:
+        try:
+            rule_registry.check_name(name)
+        except rule_registry.MixingRuleError as exc:
+            raise ValueError(str(exc)) from None
+        return name
+
+    @model_validator(mode="after")
+    def _rule_can_be_created(self) -> "CommConfig":
+        # A built-in rule without rule_params needs no check (its options are validated keys of
+        # this section); any other rule is created once, so that every bad parameter is
+        # reported now, each under comm.rule_params.<name>.
+        if not self.rule_params and rule_registry.is_builtin(self.rule):
+            return self
+        try:
+            rule_registry.create(self.rule, {name: getattr(self, name) for name in type(self).model_fields},
+                                 self.rule_params)
+        except rule_registry.MixingRuleError as exc:
+            problems = [(f"rule_params.{name}", text) for name, text in exc.problems] or [("rule_params", str(exc))]
+            raise rule_registry.MixingRuleError(str(exc), problems) from None
+        return self
 
     @property
     def active(self) -> bool:

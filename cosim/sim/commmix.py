@@ -10,10 +10,13 @@ A round of agent i starts when its policy-update counter k_i reaches a multiple 
 2. For each replica, P_i distinct responders are drawn (the round's own random stream) and
    segment p is pulled from responder j_p through :meth:`Channel.pull`; all pulls of a round
    start at once. The responder cuts *its parameters at response time* into P_i uniform
-   segments (eq. 16) and sends segment p: 32 bits per parameter.
+   segments (eq. 16) and sends segment p: 32 bits per parameter; if the rule needs
+   ``rewards``, also the sum of its last ``reward_window`` rewards (32 bits more).
 3. When the last segment of a replica arrives, the replica (eq. 17) waits for the next mixing
    point of the same instant or the next traffic tick, where every replica that is complete goes
-   through one batched call of ``learners.mixing.mix`` into its agent's *current* parameters.
+   through one batched call of the configured mixing rule (``comm.rule``, created by
+   ``cosim.plugins.rule_registry``; with what it ``needs``: reward sums, or replay samples
+   and critics) into its agent's *current* parameters.
    In ``async`` mode those moved on since the request: staleness = k_i at the mix minus k_i at
    the earliest segment snapshot. In ``sync`` mode every agent's learning waits while any round
    is in flight, so staleness is 0.
@@ -44,7 +47,9 @@ from cosim.channel import FailureCause, TransferResult
 from cosim.config.schema import ScenarioConfig
 from cosim.sim.contracts import EpochContext, Hook
 from cosim.sim.sac_controller import SACController
-from learners.mixing import MixConfig, fleet_regulated_inputs, mix, segment_bounds, shared_mask
+from cosim.plugins import rule_registry
+from learners.mixing import fleet_regulated_inputs, segment_bounds, shared_mask
+from learners.rules import MixContext
 
 BITS_PER_PARAMETER = 32
 """Transmission size of one parameter (the paper's v = 32 d bits)."""
@@ -57,7 +62,7 @@ class _Round:
     agent: int
     k_start: int
     mixed: int = 0  # replicas of this round mixed so far (the average rule's running count)
-    weight_mixed: float = 0.0  # reward weight mixed so far (the reward_weighted rule)
+    weight_mixed: float = 0.0  # reward weight mixed so far (rules that need rewards)
 
 
 @dataclass(eq=False)
@@ -102,10 +107,7 @@ class CommMix(Hook):
         self.mask = shared_mask(self.fleet.policy_layout(), self.cfg.shared_layers)
         self.shared_idx = self.mask.nonzero().squeeze(1)
         self.shared_dim = int(self.shared_idx.numel())
-        c = self.cfg
-        self.mix_config = MixConfig(rule=c.rule, zeta=c.zeta, safety=c.zeta_safety, zeta_max=c.zeta_max,
-                                    samples=c.samples, ratio_clip=c.ratio_clip, entropy_samples=c.entropy_samples,
-                                    fisher=c.fisher, zeta_rule=c.zeta_rule, trust_region_kl=c.trust_region_kl)
+        self.rule = rule_registry.create(self.cfg.rule, dict(self.cfg), self.cfg.rule_params)
         self.last_k = self.fleet.policy_updates.numpy().copy()
         self.segments_received = np.zeros((n, n), dtype=np.int64)  # [i, j]: segments i got from j
         self.mixes = np.zeros((n, n), dtype=np.int64)  # [i, j]: mixed replicas of i holding j's part
@@ -204,8 +206,8 @@ class CommMix(Hook):
             rep.snapshot_k.append(int(self.fleet.policy_updates[rep.round.agent]))
             bits = BITS_PER_PARAMETER * (hi - lo)
             reward = None
-            if self.cfg.rule == "reward_weighted":  # RS-PPS also sends the responder's reward buffer
-                reward = float(self.fleet.buffer.recent_reward_sums(self.cfg.reward_window)[j])
+            if "rewards" in self.rule.needs:  # e.g. RS-PPS: the responder's reward buffer goes along
+                reward = float(self.fleet.buffer.recent_reward_sums(self.rule.rule.reward_window)[j])
                 bits += BITS_PER_PARAMETER
             return (segment, reward), bits
 
@@ -269,17 +271,17 @@ class CommMix(Hook):
         theta = fleet.get_policy_vectors(agents)
         ref = theta.clone()
         ref[:, self.shared_idx] = torch.stack([torch.cat(rep.segments) for rep in wave]).to(theta.dtype)
-        kwargs: dict[str, Any] = {"mixed_before": torch.tensor([rep.round.mixed for rep in wave])}
-        if self.cfg.rule == "reward_weighted":
-            own = fleet.buffer.recent_reward_sums(self.cfg.reward_window)[agents]
-            kwargs["weight_self"] = own + torch.tensor([rep.round.weight_mixed for rep in wave], dtype=own.dtype)
-            kwargs["weight_ref"] = torch.tensor([float(np.mean(rep.rewards)) if rep.rewards else 0.0
-                                                 for rep in wave], dtype=own.dtype)
-        if self.cfg.rule == "regulated":
-            kwargs["regulated"] = fleet_regulated_inputs(fleet, agents, [self.generators[i] for i in agents],
-                                                         self.mix_config)
+        ctx = MixContext(fleet.spec, mixed_before=torch.tensor([rep.round.mixed for rep in wave]))
+        rule = self.rule.rule
+        if "rewards" in self.rule.needs:
+            own = fleet.buffer.recent_reward_sums(rule.reward_window)[agents]
+            ctx.weight_self = own + torch.tensor([rep.round.weight_mixed for rep in wave], dtype=own.dtype)
+            ctx.weight_ref = torch.tensor([float(np.mean(rep.rewards)) if rep.rewards else 0.0
+                                           for rep in wave], dtype=own.dtype)
+        if "replay" in self.rule.needs:
+            ctx.replay = fleet_regulated_inputs(fleet, agents, [self.generators[i] for i in agents], rule)
         with torch.no_grad():  # the Fisher form uses forward-mode AD, which needs no graph
-            result = mix(self.mix_config, fleet.spec, theta, ref, **kwargs)
+            result = self.rule.apply(theta, ref, ctx)
         mixed = result.mixed.nonzero().squeeze(1).tolist()
         if mixed:
             fleet.set_policy_vectors([agents[b] for b in mixed], result.theta[mixed])
@@ -293,8 +295,8 @@ class CommMix(Hook):
         for b in mixed:
             rep = wave[b]
             rep.round.mixed += 1
-            if "weight_ref" in kwargs:
-                rep.round.weight_mixed += float(kwargs["weight_ref"][b])
+            if ctx.weight_ref is not None:
+                rep.round.weight_mixed += float(ctx.weight_ref[b])
             for j in set(rep.responders):
                 self.mixes[rep.round.agent, j] += 1
             st.staleness.append(int(k_now[rep.round.agent]) - min(rep.snapshot_k))
