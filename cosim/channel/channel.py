@@ -75,9 +75,11 @@ import radio_models
 
 from radio_models.snr import SnrRadioModel
 
+from cosim.plugins import medium_registry
+
 from .config import ChannelConfig
 from .linkstate import CorrelatedLinkState
-from .csma import CAM_OUTCOMES, CsmaMedium, Frame
+from .medium import BROADCAST, CAM_OUTCOMES, Frame, Medium, MediumSetup
 from .stats import ChannelStats, FailureCause, TransferResult
 from .topology import LinkState, Topology, build_topology
 
@@ -138,18 +140,12 @@ class Channel:
         self.request_bits = 8 * config.request_bytes
         self.framing = config.framing()
         self._radio_rng, self._loss_rng = _two_streams(rng)
-        self.medium: CsmaMedium | None = None
-        if config.medium == "csma" and not self.ideal:
-            self.medium = CsmaMedium(
-                env, self.model, self.framing, _two_streams(self._loss_rng)[0],
-                carrier_sense_dbm=config.carrier_sense_dbm,
-                fallback_rx_power_dbm=config.fallback_rx_power_dbm,
-                retry_limit=config.max_retries,
-                extra_airtime_s=config.per_packet_overhead_s,
-                on_attempt=self._on_attempt,
-                prr=self._frame_prr,
-            )
-        self.cam = config.cam if (config.cam.enabled and self.medium is not None) else None
+        self.medium: Medium | None = None  # ideal mode: none
+        if not self.ideal:
+            setup = MediumSetup(env, self.model, self.framing, self._loss_rng, config.max_retries,
+                                config.per_packet_overhead_s, self._on_attempt, lambda: self._topology)
+            self.medium = medium_registry.create(config.medium, setup, config.medium_params)
+        self.cam = config.cam if (config.cam.enabled and self.medium is not None and self.medium.broadcast) else None
         if self.cam is not None:
             self._cam_rng, self._bg_topology_rng = _two_streams(self._loss_rng)
             equip_rng, self._bg_link_rng = _two_streams(self._loss_rng)
@@ -316,7 +312,7 @@ class Channel:
         ev.callbacks.append(lambda _ev, station=station: self._send_cam(station))
 
     def _send_cam(self, station: int) -> None:
-        if station not in self.medium._idx:  # the vehicle left: its timer ends (a new phase if it returns)
+        if not self.medium.has_station(station):  # the vehicle left: its timer ends (a new phase if it returns)
             self._cam_live.discard(station)
             self._cam_last.pop(station, None)
             return
@@ -324,7 +320,7 @@ class Channel:
         if last is not None and not last.done.triggered and last.first_tx_at is None:
             self.medium.abort(last)  # never got the medium: the newer CAM replaces it
             self.cam_dropped_stale += 1
-        self._cam_last[station] = self.medium.send(station, -1, self.cam_bits, self.cam_rate_bps,
+        self._cam_last[station] = self.medium.send(station, BROADCAST, self.cam_bits, self.cam_rate_bps,
                                                    ac=self.cam.access_category, kind="cam")
         self._schedule_cam(station, self.cam_period_s)
 
@@ -582,49 +578,27 @@ class Channel:
 
     def _send_packet(self, rec: _Transfer, sender: int, receiver: int, bits: int, request: bool,
                      deadline: simpy.Event | None):
-        """Send one frame, resending it up to max_retries times; raise _Stop on failure."""
-        if self.medium is not None:
-            yield from self._send_frame_csma(rec, sender, receiver, bits, request, deadline)
-            return
-        for _attempt in range(self.config.max_retries + 1):
-            index = self._topology.edge_index(sender, receiver)
-            if index < 0:  # defensive: updates break active transfers before this can happen
-                raise _Stop(FailureCause.OUT_OF_RANGE)
-            airtime = self.framing.airtime_s(bits, float(self._topology.rate_bps[index]))
-            airtime += self.config.per_packet_overhead_s
-            try:
-                yield from self._wait(rec, self.env.timeout(airtime), deadline)
-            except _Stop:  # cut short by a break or the deadline: sent and lost
-                self._count(rec, sender, receiver, bits, False, request=request)
-                raise
-            # simpy.Interrupt (cancelled, e.g. by close() at the epoch end): a frame still on
-            # the air is not counted, as on the csma medium, where it would be counted when its
-            # attempt ends, after the epoch
-            index = self._topology.edge_index(sender, receiver)
-            if index < 0:
-                self._count(rec, sender, receiver, bits, False, request=request)
-                raise _Stop(FailureCause.OUT_OF_RANGE)
-            topo = self._topology
-            p = topo.request_success_probability[index] if request else topo.success_probability[index]
-            delivered = bool(self._loss_rng.random() < p)
-            self._count(rec, sender, receiver, bits, delivered, request=request)
-            if delivered:
-                return
-        raise _Stop(FailureCause.REQUEST_LOST if request else FailureCause.PACKET_LOST)
-
-    def _send_frame_csma(self, rec, sender, receiver, bits, request, deadline):
+        """Send one frame through the medium (which resends it up to max_retries times); raise
+        _Stop on failure. A frame the transfer gives up on is aborted: cut short by a break or
+        the deadline, or cancelled (e.g. by close() at the epoch end); the medium decides what
+        was sent (:meth:`cosim.channel.medium.Medium.abort`)."""
         index = self._topology.edge_index(sender, receiver)
-        if index < 0:
+        if index < 0:  # defensive: updates break active transfers before this can happen
             raise _Stop(FailureCause.OUT_OF_RANGE)
         frame = self.medium.send(sender, receiver, bits, float(self._topology.rate_bps[index]),
                                  ac=self.config.access_category, kind="request" if request else "data",
                                  tag=rec)
         try:
             yield from self._wait(rec, frame.done, deadline)
-        except (_Stop, simpy.Interrupt):
-            self.medium.abort(frame)
+        except _Stop:
+            self.medium.abort(frame, cancelled=False)
+            raise
+        except simpy.Interrupt:
+            self.medium.abort(frame, cancelled=True)
             raise
         if not frame.delivered:
+            if frame.last_cause == "out_of_range":
+                raise _Stop(FailureCause.OUT_OF_RANGE)
             raise _Stop(FailureCause.REQUEST_LOST if request else FailureCause.PACKET_LOST)
 
     def _on_attempt(self, frame: Frame, delivered: bool, cause: str | None) -> None:
@@ -632,13 +606,6 @@ class Channel:
         if isinstance(rec, _Transfer):
             self._count(rec, frame.sender, frame.receiver, frame.payload_bits, delivered,
                         request=frame.kind == "request")
-
-    def _frame_prr(self, sender: int, receiver: int, kind: str) -> float:
-        index = self._topology.edge_index(sender, receiver)
-        if index < 0:
-            return 0.0
-        topo = self._topology
-        return float(topo.request_success_probability[index] if kind == "request" else topo.success_probability[index])
 
     # ---------------------------------------------------------------- accounting
 
@@ -651,24 +618,26 @@ class Channel:
             self.cam_dropped_stale = 0
 
     def metrics(self) -> dict[str, float | int]:
-        """Flat per-epoch metrics (see :meth:`ChannelStats.metrics`) plus ``transfers_in_flight``."""
+        """Flat per-epoch metrics (see :meth:`ChannelStats.metrics`) plus ``transfers_in_flight``,
+        and the medium's columns. Every medium has the same columns: those a medium does not
+        report (the independent medium: all; ideal mode has no medium) take the link-only values,
+        in which every frame the channel counted was sent and every loss is the link's own."""
         out = self.stats.metrics()
         out["transfers_in_flight"] = self.transfers_in_flight
+        nan = float("nan")
+        lost = int(self.stats.payload_packets_lost + self.stats.request_packets_lost)
+        out.update({"channel_busy_ratio_mean": nan, "channel_busy_ratio_max": nan,
+                    "mac_frames_sent": int(self.stats.payload_packets + self.stats.request_packets),
+                    "mac_frames_lost": lost, "mac_frames_lost_collision": 0,
+                    "mac_frames_lost_below_sensitivity": lost, "mac_frames_lost_half_duplex": 0,
+                    "mac_frames_lost_retry_limit": int(self.stats.failures[FailureCause.REQUEST_LOST]
+                                                       + self.stats.failures[FailureCause.PACKET_LOST]),
+                    "mac_cam_frames_sent": 0, "mac_queue_delay_mean_s": nan, "mac_queue_delay_p95_s": nan,
+                    "mac_link_goodput_mean_bps": nan})
         if self.medium is not None:
             out.update(self.medium.metrics())
             if self.cam is not None:
                 out.update(self.cam_metrics())
-        else:  # the same keys: no shared medium, every loss is the link's own
-            nan = float("nan")
-            lost = int(self.stats.payload_packets_lost + self.stats.request_packets_lost)
-            out.update({"channel_busy_ratio_mean": nan, "channel_busy_ratio_max": nan,
-                        "mac_frames_sent": int(self.stats.payload_packets + self.stats.request_packets),
-                        "mac_frames_lost": lost, "mac_frames_lost_collision": 0,
-                        "mac_frames_lost_below_sensitivity": lost, "mac_frames_lost_half_duplex": 0,
-                        "mac_frames_lost_retry_limit": int(self.stats.failures[FailureCause.REQUEST_LOST]
-                                                           + self.stats.failures[FailureCause.PACKET_LOST]),
-                        "mac_cam_frames_sent": 0, "mac_queue_delay_mean_s": nan, "mac_queue_delay_p95_s": nan,
-                        "mac_link_goodput_mean_bps": nan})
         return out
 
     def cam_metrics(self) -> dict[str, float | int]:
@@ -682,7 +651,7 @@ class Channel:
         }
         for c in CAM_OUTCOMES:
             out[f"cam_rx_{c}" if c == "delivered" else f"cam_lost_{c}"] = int(rx[c])
-        delays = self.medium._cam_queue_delays
+        delays = self.medium.cam_queue_delays
         out["cam_queue_delay_mean_s"] = float(np.mean(delays)) if delays else float("nan")
         out["cam_dropped_stale"] = int(self.cam_dropped_stale)
         out["cam_equipped_human_vehicles"] = len(self._bg_ids)

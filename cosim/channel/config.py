@@ -10,7 +10,8 @@ Example (YAML)::
       payload_bytes: 4480
       max_retries: 7
       max_parallel_links: 4
-      medium: independent    # independent | csma (shared 802.11p medium)
+      medium: independent    # independent | csma (shared 802.11p medium) | a name | package.module:Class
+      medium_params: {}      # the medium's own parameters (csma: carrier_sense_dbm, fallback_rx_power_dbm)
       link_state: redrawn    # redrawn | correlated (shadowing/LOS kept per link, evolving with movement)
       timeout_s: null
       cam:                   # background CAMs on the csma medium (off by default)
@@ -19,7 +20,10 @@ Example (YAML)::
         bytes: 300
         penetration: 0.0     # share of human-driven vehicles that also send CAMs
 
-``radio`` also accepts a bare model name (``radio: free_space``).
+``radio`` also accepts a bare model name (``radio: free_space``). ``carrier_sense_dbm`` and
+``fallback_rx_power_dbm`` given directly under ``channel:`` (their place before media were
+plug-ins) are read as ``medium_params`` of a medium that takes them, and ignored by one that
+does not (as the independent medium always ignored them).
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 import radio_models
+from cosim.plugins import medium_registry
 
-__all__ = ["ChannelConfig", "CamConfig", "RadioConfig", "ChannelMode", "MediumKind", "LinkStateKind", "AccessCategory"]
+__all__ = ["ChannelConfig", "CamConfig", "RadioConfig", "ChannelMode", "LinkStateKind", "AccessCategory"]
 
 ChannelMode = Literal["simulated", "ideal"]
-MediumKind = Literal["independent", "csma"]
+LEGACY_MEDIUM_KEYS = ("carrier_sense_dbm", "fallback_rx_power_dbm")
+"""Medium parameters that were keys of ``channel:`` before media were plug-ins."""
 LinkStateKind = Literal["redrawn", "correlated"]
 AccessCategory = Literal["AC_BK", "AC_BE", "AC_VI", "AC_VO"]
 
@@ -104,8 +110,8 @@ class CamConfig(BaseModel):
         default=False,
         description=(
             "Every CAV, and the equipped human-driven vehicles (penetration), broadcasts a CAM "
-            "every 1 / rate_hz seconds on the shared medium (needs channel.medium: csma and "
-            "channel.mode: simulated). CAMs occupy the medium and are received by SINR like "
+            "every 1 / rate_hz seconds on the shared medium (needs a medium that carries "
+            "broadcasts, channel.medium: csma, and channel.mode: simulated). CAMs occupy the medium and are received by SINR like "
             "any frame; they take no part in policy exchange. Off by default."
         ),
     )
@@ -224,13 +230,30 @@ class ChannelConfig(BaseModel):
             "Veins); an ETSI TS 103 097 signature with a certificate digest adds about 100-150."
         ),
     )
-    medium: MediumKind = Field(
+    medium: str = Field(
         default="independent",
+        min_length=1,
         description=(
-            "independent: every link is its own pipe (frames take airtime and are lost with the "
-            "radio model's probability; no contention). csma: one shared medium per channel: "
-            "802.11p EDCA with carrier sense, backoff, half-duplex, ACKs and retries, and "
-            "reception by SINR with the interference of every concurrent frame."
+            "How frames share the air. independent: every link is its own pipe (frames take "
+            "airtime and are lost with the radio model's probability; no contention). csma: one "
+            "shared medium per channel: 802.11p EDCA with carrier sense, backoff, half-duplex, "
+            "ACKs and retries, and reception by SINR with the interference of every concurrent "
+            "frame. Or a medium of your own: a name registered with "
+            "cosim.plugins.medium_registry.register_medium or by an installed package under the "
+            "entry-point group 'cosim.radio_media', or 'package.module:Class' (a "
+            "cosim.channel.medium.Medium; docs/extending.md)."
+        ),
+    )
+    medium_params: dict[str, Any] = Field(
+        default_factory=dict,
+        validate_default=True,
+        description=(
+            "The medium's own parameters; omitted ones take the medium's defaults (filled in). "
+            "csma: carrier_sense_dbm (-85: a node senses the medium busy when the received power "
+            "of ongoing frames reaches it, in [-120, 0]) and fallback_rx_power_dbm (-65: with a "
+            "radio model that only gives a PRR, such as unit_disk, the received power of every "
+            "in-range link, in [-120, 30]; such a frame arrives with the model's PRR if no other "
+            "frame overlaps it at the receiver). independent: none."
         ),
     )
     link_state: LinkStateKind = Field(
@@ -244,21 +267,9 @@ class ChannelConfig(BaseModel):
             "models without random terms (unit_disk, no shadowing)."
         ),
     )
-    carrier_sense_dbm: float = Field(
-        default=-85.0, ge=-120.0, le=0.0,
-        description="csma: a node senses the medium busy when the received power of ongoing frames reaches this (dBm).",
-    )
     access_category: AccessCategory = Field(
         default="AC_BK",
         description="csma: EDCA access category of requests and policy segments (AC_BK, AC_BE, AC_VI, AC_VO).",
-    )
-    fallback_rx_power_dbm: float = Field(
-        default=-65.0, ge=-120.0, le=30.0,
-        description=(
-            "csma with a radio model that only gives a PRR (unit_disk, plug-ins without a link "
-            "budget): received power of every in-range link (out of range: none). Such a frame "
-            "arrives with the model's PRR if no other frame overlaps it at the receiver."
-        ),
     )
     max_retries: int = Field(
         default=7,
@@ -301,6 +312,45 @@ class ChannelConfig(BaseModel):
         description="Antenna height above ground in metres, the same on every vehicle (docs/reference.md §5).",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_medium_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not any(key in data for key in LEGACY_MEDIUM_KEYS):
+            return data
+        data = dict(data)
+        legacy = {key: data.pop(key) for key in LEGACY_MEDIUM_KEYS if key in data}
+        try:
+            accepted = medium_registry.parameters(medium_registry.resolve(data.get("medium", cls.model_fields["medium"].default)))
+        except (medium_registry.MediumError, TypeError):
+            return data  # the medium's own error says why
+        params = data.get("medium_params")
+        params = dict(params) if isinstance(params, dict) else {}
+        for key, value in legacy.items():
+            if key in accepted.defaults or key in accepted.required or accepted.open_ended:
+                params.setdefault(key, value)
+        if params or "medium_params" in data:
+            data["medium_params"] = params
+        return data
+
+    @field_validator("medium")
+    @classmethod
+    def _medium_exists(cls, name: str) -> str:
+        try:
+            medium_registry.resolve(name)
+        except medium_registry.MediumError as exc:
+            raise ValueError(str(exc)) from None
+        return name
+
+    @field_validator("medium_params")
+    @classmethod
+    def _medium_params_fit(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # every bad parameter at once, each under channel.medium_params.<name>; skipped when
+        # `medium` itself failed (its own error says why)
+        name = info.data.get("medium")
+        if name is None:
+            return params
+        return medium_registry.resolve_params(name, params)
+
     @field_validator("mode", mode="before")
     @classmethod
     def _lower_mode(cls, value: Any) -> Any:
@@ -324,10 +374,11 @@ class ChannelConfig(BaseModel):
             raise ValueError("msdu_max_bytes must exceed llc_bytes + security_bytes")
         cam = self.cam
         if cam.enabled:
-            if self.medium != "csma":
-                raise ValueError("channel.cam.enabled: true needs channel.medium: csma (CAMs are "
-                                 f"background load on the shared medium; channel.medium is {self.medium!r}, "
-                                 "which has no shared medium)")
+            if not medium_registry.carries_broadcast(self.medium):
+                raise ValueError(f"channel.cam.enabled: true needs channel.medium: "
+                                 f"{' | '.join(medium_registry.broadcast_media())} or another medium that carries "
+                                 f"broadcasts (CAMs are background load on a shared medium; channel.medium is "
+                                 f"{self.medium!r}, which carries none)")
             if self.mode != "simulated":
                 raise ValueError("channel.cam.enabled: true needs channel.mode: simulated "
                                  f"(channel.mode is {self.mode!r}: no medium)")

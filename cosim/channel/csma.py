@@ -1,6 +1,7 @@
 """One shared 802.11p medium: EDCA (CSMA/CA) with carrier sense, half-duplex, ACKs, SINR.
 
-Used by :class:`cosim.channel.Channel` with ``channel.medium: csma``. Event-driven: no process
+The built-in medium ``csma`` (:class:`cosim.channel.medium.Medium`; ``channel.medium: csma``,
+parameters ``carrier_sense_dbm`` and ``fallback_rx_power_dbm`` in ``channel.medium_params``). Event-driven: no process
 per station or per slot; every transmission schedules two callbacks (its end, and the end of its
 ACK exchange) and every EDCA function at most one backoff-expiry callback at a time.
 
@@ -74,6 +75,7 @@ from radio_models.reception import NistReception, nist_packet_success_probabilit
 from radio_models.snr import SnrRadioModel
 
 from .framing import Framing
+from .medium import CAM_OUTCOMES, LOSS_CAUSES, Frame, Medium, MediumSetup, child_stream, new_frame
 from .topology import Topology, candidate_pairs
 
 __all__ = ["CsmaMedium", "Frame", "LossCause", "LOSS_CAUSES", "CAM_OUTCOMES"]
@@ -81,8 +83,6 @@ __all__ = ["CsmaMedium", "Frame", "LossCause", "LOSS_CAUSES", "CAM_OUTCOMES"]
 _EPS = 1e-9  # s: events closer than this are simultaneous (float rounding of sums of airtimes)
 
 LossCause = str
-LOSS_CAUSES = ("collision", "below_sensitivity", "half_duplex", "retry_limit")
-CAM_OUTCOMES = ("delivered", "collision", "below_sensitivity", "half_duplex")
 
 
 @lru_cache(maxsize=64)
@@ -93,27 +93,6 @@ def _ack_airtime(rate_bps: float) -> float:
 
 def _mw(dbm: float) -> float:
     return 10.0 ** (dbm / 10.0)
-
-
-@dataclass(eq=False)
-class Frame:
-    """One MSDU handed to the MAC (unicast: ``receiver`` >= 0; broadcast: -1)."""
-
-    sender: int
-    receiver: int
-    payload_bits: int
-    psdu_bytes: int
-    rate_bps: float
-    ac: str
-    done: simpy.Event
-    enqueued_at: float
-    kind: str = "data"  # "data" | "request" | "cam": what the frame is for (stats, PRR choice)
-    tag: Any = None
-    retries: int = 0
-    delivered: bool = False
-    cancelled: bool = False
-    first_tx_at: float | None = None
-    last_cause: str | None = None
 
 
 @dataclass(eq=False)
@@ -156,8 +135,11 @@ class _Edcaf:
     transmitting: bool = False
 
 
-class CsmaMedium:
+class CsmaMedium(Medium):
     """The shared medium of one channel (see the module docstring).
+
+    A channel makes it with :meth:`from_setup` (the medium contract); tests may call the
+    constructor directly.
 
     Args:
         env: SimPy environment.
@@ -169,6 +151,9 @@ class CsmaMedium:
         prr: ``prr(sender, receiver, kind)``: the graph's success probability of a frame (PRR-only
             models).
     """
+
+    name = "csma"
+    broadcast = True
 
     def __init__(
         self,
@@ -213,6 +198,41 @@ class CsmaMedium:
         self.broadcast_range_m: float | None = None  # set: CAMs are decided at receivers within it
         self.cam_prr: Callable[[int, int], float] | None = None  # PRR-only models: a CAM's clean PRR
         self.reset_stats()
+
+    _RANGES = {"carrier_sense_dbm": (-120.0, 0.0), "fallback_rx_power_dbm": (-120.0, 30.0)}
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> list[tuple[str, str]]:
+        problems = []
+        for key, value in params.items():
+            low, high = cls._RANGES.get(key, (-math.inf, math.inf))
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                problems.append((key, f"must be a number in [{low:g}, {high:g}] (dBm); got {value!r}"))
+        return problems
+
+    @classmethod
+    def from_setup(cls, setup: MediumSetup, *, carrier_sense_dbm: float = -85.0,
+                   fallback_rx_power_dbm: float = -65.0) -> "CsmaMedium":
+        """The medium of a channel: ``carrier_sense_dbm`` (a node senses the medium busy when the
+        power of ongoing frames reaches it, dBm, in [-120, 0]) and ``fallback_rx_power_dbm``
+        (PRR-only radio models: the received power of every in-range link, dBm, in [-120, 30])."""
+        problems = cls.check_params({"carrier_sense_dbm": carrier_sense_dbm,
+                                     "fallback_rx_power_dbm": fallback_rx_power_dbm})
+        if problems:
+            raise ValueError("; ".join(f"{key} {text}" for key, text in problems))
+
+        def prr(sender: int, receiver: int, kind: str) -> float:
+            topo = setup.graph()
+            index = topo.edge_index(sender, receiver)
+            if index < 0:
+                return 0.0
+            return float(topo.request_success_probability[index] if kind == "request"
+                         else topo.success_probability[index])
+
+        return cls(setup.env, setup.model, setup.framing, child_stream(setup.rng),
+                   carrier_sense_dbm=float(carrier_sense_dbm), fallback_rx_power_dbm=float(fallback_rx_power_dbm),
+                   retry_limit=setup.retry_limit, extra_airtime_s=setup.extra_airtime_s,
+                   on_attempt=setup.on_attempt, prr=prr)
 
     # ---------------------------------------------------------------- geometry
 
@@ -316,6 +336,13 @@ class CsmaMedium:
             t.min_sinr = min(t.min_sinr, signal / (noise + t.max_interf_mw))
             t.max_interf_mw = 0.0
 
+    def has_station(self, node: int) -> bool:
+        return int(node) in self._idx
+
+    @property
+    def cam_queue_delays(self) -> list[float]:
+        return self._cam_queue_delays
+
     def rx_power_dbm(self, sender: int, receiver: int) -> float:
         """Received power at ``receiver`` of a frame of ``sender`` (-inf where none)."""
         i, j = self._idx.get(sender), self._idx.get(receiver)
@@ -342,10 +369,7 @@ class CsmaMedium:
         dropped after the retry limit (``delivered`` tells whether a copy arrived anyway), or
         sent (broadcast).
         """
-        f = Frame(
-            int(sender), int(receiver), int(payload_bits), self.framing.psdu_bytes(payload_bits), float(rate_bps),
-            ac, self.env.event(), self.env.now, kind, tag,
-        )
+        f = new_frame(self.env, self.framing, sender, receiver, payload_bits, rate_bps, ac, kind, tag)
         e = self._edcaf(f.sender, ac)
         e.queue.append(f)
         if len(e.queue) == 1 and not e.transmitting:
@@ -370,8 +394,9 @@ class CsmaMedium:
             self._schedule(e)
         return f
 
-    def abort(self, frame: Frame) -> None:
-        """Forget ``frame`` (its transfer gave up): dropped from the queue unless on the air."""
+    def abort(self, frame: Frame, *, cancelled: bool = False) -> None:
+        """Forget ``frame`` (its transfer gave up): dropped from the queue unless on the air. A
+        frame on the air stays there and counts when its attempt ends, cancelled or not."""
         frame.cancelled = True
         e = self._edcafs.get(frame.sender, {}).get(frame.ac)
         if e is not None and not (e.transmitting and e.queue and e.queue[0] is frame):

@@ -27,7 +27,9 @@ def test_defaults_from_paper_and_reference():
     assert cfg.per_packet_overhead_s == 0.0  # the PPDU airtime includes the 40 us preamble + SIGNAL
     assert (cfg.msdu_max_bytes, cfg.mac_header_bytes, cfg.fcs_bytes, cfg.llc_bytes, cfg.security_bytes) == (
         2304, 26, 4, 8, 0)
-    assert cfg.medium == "independent" and cfg.carrier_sense_dbm == -85.0 and cfg.access_category == "AC_BK"
+    assert cfg.medium == "independent" and cfg.medium_params == {} and cfg.access_category == "AC_BK"
+    # the csma medium's own parameters (channel keys before issue 17) with their defaults filled in
+    assert ChannelConfig(medium="csma").medium_params == {"carrier_sense_dbm": -85.0, "fallback_rx_power_dbm": -65.0}
     assert cfg.max_retries == 7
     assert cfg.max_parallel_links == 4
     assert cfg.timeout_s is None
