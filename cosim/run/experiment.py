@@ -16,12 +16,14 @@ once, leaving the directory as it was after the last checkpoint (still resumable
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tqdm import tqdm
@@ -29,6 +31,7 @@ from tqdm import tqdm
 from cosim.config import ScenarioConfig, dump_config
 from cosim.sim.contracts import Controller, EpochContext, Hook
 from cosim.plugins.controller_registry import ControllerError, make_controller, resolve  # noqa: F401 - ControllerError: API
+from cosim.plugins.loading import PluginError, blame
 from cosim.sim.engine import Engine
 from cosim.sim.commmix import CommMix
 from cosim.sim.sac_controller import SACController
@@ -41,6 +44,26 @@ from cosim.run.rundir import (CHECKPOINT_VERSION, CsvLog, Interrupted, RunDir, R
 
 class RunError(Exception):
     """The run cannot start or go on with these settings (a user error; message says why)."""
+
+
+@contextlib.contextmanager
+def plugin_failures() -> Iterator[None]:
+    """A plug-in (mixing rule, medium) that fails while the run goes on is a :class:`RunError`
+    naming it (exit status 2), not an internal error: the registries' own checks
+    (:class:`~cosim.plugins.loading.PluginError`), and any exception raised in a plug-in's code,
+    e.g. in a SimPy callback it scheduled, where no check of ours is on the stack."""
+    try:
+        yield
+    except PluginError as exc:
+        raise RunError(str(exc)) from exc
+    except (RunError, RunDirError):
+        raise
+    except Exception as exc:
+        culprit = blame(exc)
+        if culprit is None:
+            raise
+        label, where = culprit
+        raise RunError(f"{label} failed in its own code ({where}): {type(exc).__name__}: {exc}") from exc
 
 
 def make_hooks(config: ScenarioConfig, controller: Controller) -> list[Hook]:
@@ -154,21 +177,22 @@ def evaluate_run(run_dir: Path, epochs: int, checkpoint: Path | None = None, pro
     ckpt = Path(checkpoint) if checkpoint is not None else run_dir / "checkpoint.pt"
     if not ckpt.is_file():
         raise RunError(f"{ckpt}: no checkpoint to evaluate (the run has not finished an epoch)")
-    state = load_checkpoint(ckpt)
-    controller = make_controller(config)
-    hooks = make_hooks(config, controller)
-    controller.load_state_dict(state["controller"])
-    for hook, hook_state in zip(hooks, state["hooks"]):
-        hook.load_state_dict(hook_state)
-    rows = []
-    with StopSignals.install(config.name) as stop, \
-            SumoTraffic(config.sumo, config.network, config.vehicles, config.env.n_agents,
-                        config.env.observe_distance) as traffic:
-        engine = Engine(config, traffic, controller, hooks)
-        for k in tqdm(range(epochs), desc=f"eval {config.name}", unit="epoch",
-                      disable=None if progress is None else not progress):
-            stop.check()
-            rows.append({"checkpoint_epochs": state["epochs_done"], **engine.run_epoch(k, phase="eval")})
+    with plugin_failures():
+        state = load_checkpoint(ckpt)
+        controller = make_controller(config)
+        hooks = make_hooks(config, controller)
+        controller.load_state_dict(state["controller"])
+        for hook, hook_state in zip(hooks, state["hooks"]):
+            hook.load_state_dict(hook_state)
+        rows = []
+        with StopSignals.install(config.name) as stop, \
+                SumoTraffic(config.sumo, config.network, config.vehicles, config.env.n_agents,
+                            config.env.observe_distance) as traffic:
+            engine = Engine(config, traffic, controller, hooks)
+            for k in tqdm(range(epochs), desc=f"eval {config.name}", unit="epoch",
+                          disable=None if progress is None else not progress):
+                stop.check()
+                rows.append({"checkpoint_epochs": state["epochs_done"], **engine.run_epoch(k, phase="eval")})
     out = run_dir / "eval.csv"
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
@@ -195,7 +219,8 @@ def run_experiment(config: ScenarioConfig, out: Path, *, restart: bool = False, 
             for note in run.notes:
                 print(f"note: {note}", file=sys.stderr)
             dump_config(config, out / "config.yaml")
-            _run_epochs(config, run, stop, progress, init_from)
+            with plugin_failures():
+                _run_epochs(config, run, stop, progress, init_from)
         finally:
             run.close()
     return run.metrics.path
