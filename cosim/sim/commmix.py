@@ -216,6 +216,9 @@ class CommMix(Hook):
     def _arrived(self, rep: _Replica, procs) -> None:
         """All pulls of a replica ended: reconstruct it (eq. 17), or drop it."""
         s = self.stats.counts
+        for proc in procs:
+            if not proc.ok:  # the transfer process itself failed (e.g. a medium plug-in): the run stops with it
+                raise proc.value
         results: list[TransferResult] = [proc.value for proc in procs]
         cancelled = False
         for p, res in enumerate(results):
