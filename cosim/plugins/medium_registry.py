@@ -85,7 +85,10 @@ def resolve(name: str) -> type:
             if name not in eps:
                 raise MediumError(f"unknown medium {name!r}; allowed: {', '.join(available())} "
                                   "(or your own class as 'package.module:Class')")
-            target = loading.load_entry_point(eps[name], "medium")
+            try:
+                target = loading.load_entry_point(eps[name], "medium")
+            except loading.PluginError as exc:
+                raise MediumError(str(exc)) from exc
     if isinstance(target, str):
         try:
             target = loading.load_path(target, "medium")

@@ -95,7 +95,10 @@ def resolve(name: str) -> type:
             eps = loading.entry_points(ENTRY_POINT_GROUP)
             if name not in eps:
                 raise _unknown(name)
-            target = loading.load_entry_point(eps[name], "mixing rule")
+            try:
+                target = loading.load_entry_point(eps[name], "mixing rule")
+            except loading.PluginError as exc:
+                raise MixingRuleError(str(exc)) from exc
     if isinstance(target, str):
         try:
             target = loading.load_path(target, "mixing rule")
