@@ -153,6 +153,8 @@ def transfer_throughput(n: int, sim_seconds: float, model: str, seed: int = 0, m
 _CHANNEL_FUNCTIONS = ("update", "pull", "close", "metrics", "reset")
 _MEDIUM_FUNCTIONS = ("update", "send", "abort", "_expire", "_data_end", "_ack_start", "_ack_end", "_exchange_end",
                      "metrics", "reset_stats")
+# the independent medium's attempts end in SimPy callbacks of its own, outside the channel's functions
+_INDEPENDENT_FUNCTIONS = ("update", "send", "abort", "_decide", "_attempt")
 
 
 def epoch_share(epochs: int, horizon: int | None, mediums: list[str]) -> list[dict[str, float]]:
@@ -164,13 +166,15 @@ def epoch_share(epochs: int, horizon: int | None, mediums: list[str]) -> list[di
     import cosim.sim.engine as engine
     from cosim.channel.channel import Channel
     from cosim.channel.csma import CsmaMedium
+    from cosim.channel.independent import IndependentMedium
     from cosim.config import load_config
     from cosim.run.experiment import run_experiment
 
     root = Path(__file__).resolve().parents[1]
     clock = Clock()
     saved = {}
-    for cls, names in ((Channel, _CHANNEL_FUNCTIONS), (CsmaMedium, _MEDIUM_FUNCTIONS)):
+    for cls, names in ((Channel, _CHANNEL_FUNCTIONS), (CsmaMedium, _MEDIUM_FUNCTIONS),
+                       (IndependentMedium, _INDEPENDENT_FUNCTIONS)):
         for name in names:
             saved[(cls, name)] = getattr(cls, name)
             setattr(cls, name, clock.function(getattr(cls, name)))
