@@ -10,16 +10,22 @@ Public API::
     channel.neighbours(i); channel.graph         # current V2V graph
     proc = channel.pull(i, j, respond)           # SimPy process; value: TransferResult
     channel.metrics(); channel.reset()           # per-epoch accounting
+
+How frames share the air is the medium's business (``channel.medium``): the contract is
+:mod:`cosim.channel.medium` (``Medium``, ``MediumSetup``, ``Frame``), the built-ins are
+:mod:`cosim.channel.independent` and :mod:`cosim.channel.csma` (docs/extending.md).
 """
 
 from .channel import BACKGROUND_ID_BASE, Channel, Respond
 from .config import CamConfig, ChannelConfig, ChannelMode, RadioConfig
 from .linkstate import CorrelatedLinkState
+from .medium import BROADCAST, Frame, Medium, MediumSetup
 from .stats import ChannelStats, FailureCause, TransferResult
 from .topology import LinkState, Topology, build_topology, candidate_pairs
 
 __all__ = [
     "BACKGROUND_ID_BASE",
+    "BROADCAST",
     "CamConfig",
     "Channel",
     "ChannelConfig",
@@ -27,7 +33,10 @@ __all__ = [
     "ChannelStats",
     "CorrelatedLinkState",
     "FailureCause",
+    "Frame",
     "LinkState",
+    "Medium",
+    "MediumSetup",
     "RadioConfig",
     "Respond",
     "Topology",
