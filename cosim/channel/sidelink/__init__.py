@@ -14,7 +14,7 @@ Public API::
 from .medium import LOSS_CAUSES, RX_OUTCOMES, SidelinkFrame, SidelinkMedium
 from .params import TECHNOLOGIES, SidelinkParameterError, SidelinkParams
 from .pool import ResourcePool, TbFormat
-from .sensing import RssiRing, SciStore, Selection, select_resource
+from .sensing import RssiRing, SciRing, Selection, select_resource
 
 __all__ = [
     "LOSS_CAUSES",
@@ -22,7 +22,7 @@ __all__ = [
     "TECHNOLOGIES",
     "ResourcePool",
     "RssiRing",
-    "SciStore",
+    "SciRing",
     "Selection",
     "SidelinkFrame",
     "SidelinkMedium",

@@ -70,7 +70,7 @@ from radio_models.snr import SnrRadioModel
 
 from .params import SidelinkParams
 from .pool import ResourcePool
-from .sensing import RssiRing, SciStore, select_resource
+from .sensing import RssiRing, SciRing, select_resource
 
 __all__ = ["SidelinkMedium", "SidelinkFrame", "LOSS_CAUSES", "RX_OUTCOMES"]
 
@@ -196,7 +196,7 @@ class SidelinkMedium:
         self._present_cols = np.empty(0, dtype=np.int64)
         self._P = np.zeros((0, 0))
         self._xy = np.zeros((0, 2))
-        self._sci = SciStore(horizon=pool.t0 + pool.t_proc0 + 1)
+        self._sci = SciRing(pool.t0 + pool.t_proc0 + 1)
         self._rssi = RssiRing(pool.t0, pool.n_sub, keep_power=pool.lte)
         self._busy = np.zeros((pool.cbr_window, 16), dtype=np.int16)
         self._busy_upto = -1
@@ -364,15 +364,21 @@ class SidelinkMedium:
         while own and own[0] < first:
             own.popleft()
         last = n - pool.t_proc0
-        unmonitored = np.fromiter((z for z in own if z < last), dtype=np.int64)
+        # Only SCIs (and unmonitored slots) of the last `lookback` slots can reserve a resource
+        # in the selection window: with Q = 1 an SCI of slot m reserves m + P >= n + T1, and
+        # with Q > 1 it must lie within its own period (m >= n - P); P is one of the allowed
+        # periods. Reading only those gives the same exclusions as the whole sensing window.
+        recent = max(first, n - pool.lookback)
+        unmonitored_all = np.fromiter((z for z in own if z < last), dtype=np.int64)
+        unmonitored = unmonitored_all[unmonitored_all >= recent]
         planned = np.fromiter(list(self._planned[col]) + list(extra_busy), dtype=np.int64)
         rssi = None
         if pool.lte:
             period = p_tx if 0 < p_tx < 100 else 100
-            rssi = lambda ys: self._rssi.average(col, ys, period, first, last, unmonitored, pool.noise_sub_mw)  # noqa: E731
+            rssi = lambda ys: self._rssi.average(col, ys, period, first, last, unmonitored_all, pool.noise_sub_mw)  # noqa: E731
         tscal = 100 if pool.lte else t2
         sel = select_resource(
-            n=n, t1=pool.t1, t2=t2, n_sub=pool.n_sub, L=L, sci=self._sci.window(col, first, last),
+            n=n, t1=pool.t1, t2=t2, n_sub=pool.n_sub, L=L, sci=self._sci.window_of(col, recent, last),
             unmonitored=unmonitored, own_planned=planned, p_tx=p_tx, c_resel=c_resel,
             hyp_periods=pool.hyp_periods, tscal=tscal, threshold_dbm=self.params.rsrp_threshold_dbm,
             share=self.params.min_candidate_share, rng=self._sel_rng, rssi=rssi,
@@ -542,11 +548,10 @@ class SidelinkMedium:
             sci_ok = ((Prow >= self.sens_mw) & ~tx_mask[None, :]
                       & (s_sub >= self.sci_thr_lin * (pool.noise_sub_mw + R[x, :] - s_sub)))
             offs = np.array([pool.formats[int(v)].rsrp_offset_db for v in L.tolist()])
-            for k, t in enumerate(txs):
-                ri = np.nonzero(sci_ok[k])[0]
-                if ri.shape[0]:
-                    rsrp = (10.0 * np.log10(Prow[k, ri]) - offs[k]).astype(np.float32)
-                    self._sci.add_one(s, self._present_cols[ri], s, t.x, t.L, t.prsvp, rsrp, t.retx)
+            with np.errstate(divide="ignore"):
+                rsrp = np.where(sci_ok, 10.0 * np.log10(Prow) - offs[:, None], np.nan)
+            self._sci.write(s, self._present_cols, x, L, np.array([t.prsvp for t in txs], dtype=np.int64),
+                            np.array([t.retx for t in txs], dtype=np.int64), rsrp)
             self._rssi.write(s, self._present_cols, R.T.astype(np.float32))
             busy = ((R + pool.noise_sub_mw) >= self.cbr_thr_mw).sum(axis=0)
             self._write_busy(s, busy)

@@ -80,6 +80,7 @@ class ResourcePool:
         self.t_proc0 = 0 if self.lte else _NR_T_PROC_0[self.scs_khz]
         self.rri = int(p.reservation_interval_ms) * self.slots_per_ms
         self.hyp_periods = tuple(int(x) * self.slots_per_ms for x in p.reservation_periods_ms)
+        self.lookback = max(self.hyp_periods + (self.rri, 32)) + 1  # slots of sensing that matter
         # blind retransmission gap: LTE SCI format 1 "time gap" 1..15 subframes; NR: both
         # resources within 32 slots (sl-MaxNumPerReserve 2, TRIV t1 <= 31)
         self.retx_gap = 15 if self.lte else 31

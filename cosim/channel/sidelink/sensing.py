@@ -2,7 +2,7 @@
 
 What a station knows comes only from what it decoded and measured: the SCIs it decoded (slot,
 sub-channels, announced reservation period and retransmission, measured PSSCH-RSRP) kept in
-:class:`SciStore`, and the received power per sub-channel and slot (S-RSSI) kept in
+:class:`SciRing`, and the received power per sub-channel and slot (S-RSSI) kept in
 :class:`RssiRing`. True occupancy is never looked at. :func:`select_resource` is the procedure
 of TS 36.213 §14.1.1.6 (LTE, steps 1-8) and TS 38.214 §8.1.4 (NR, steps 1-7) followed by the
 MAC's random choice (TS 36.321 §5.14.1.1 / TS 38.321 §5.22.1.1):
@@ -31,99 +31,70 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SciStore", "RssiRing", "Selection", "select_resource"]
+__all__ = ["SciRing", "RssiRing", "Selection", "select_resource"]
 
-_EMPTY = np.iinfo(np.int64).min // 4
+class SciRing:
+    """The SCIs every station decoded in the last ``window`` slots, and their PSSCH-RSRP.
 
+    One row per slot (``slot % window``): the slot's transmissions (first sub-channel, width,
+    announced period and retransmission slot) and, per transmission and station column, the
+    RSRP in dBm where the station decoded the SCI (NaN elsewhere). A row is current only if it
+    was written for that very slot (idle slots leave stale rows, recognised by their slot).
+    """
 
-class SciStore:
-    """Decoded SCIs per station: one ring of ``capacity`` entries per column (station), grown
-    when an entry still inside the sensing window would be overwritten."""
+    def __init__(self, window: int, columns: int = 16, per_slot: int = 8):
+        self.window = int(window)
+        self.slot = np.full(self.window, -1, dtype=np.int64)
+        self.count = np.zeros(self.window, dtype=np.int64)
+        self._alloc(columns, per_slot)
 
-    FIELDS = ("m", "x", "L", "prsvp", "rsrp", "retx")
+    def _alloc(self, columns: int, per_slot: int) -> None:
+        self.rsrp = np.full((self.window, per_slot, columns), np.nan, dtype=np.float16)
+        self.x = np.zeros((self.window, per_slot), dtype=np.int64)
+        self.L = np.zeros((self.window, per_slot), dtype=np.int64)
+        self.prsvp = np.zeros((self.window, per_slot), dtype=np.int64)
+        self.retx = np.full((self.window, per_slot), -1, dtype=np.int64)
 
-    def __init__(self, columns: int = 16, capacity: int = 64, horizon: int = 1000):
-        self.horizon = int(horizon)
-        self.capacity = int(capacity)
-        self.m = np.full((columns, capacity), _EMPTY, dtype=np.int64)
-        self.x = np.zeros((columns, capacity), dtype=np.int16)
-        self.L = np.zeros((columns, capacity), dtype=np.int16)
-        self.prsvp = np.zeros((columns, capacity), dtype=np.int32)
-        self.rsrp = np.zeros((columns, capacity), dtype=np.float32)
-        self.retx = np.full((columns, capacity), -1, dtype=np.int64)
-        self.ptr = np.zeros(columns, dtype=np.int64)
+    def _grow(self, columns: int, per_slot: int) -> None:
+        old = (self.rsrp, self.x, self.L, self.prsvp, self.retx)
+        k, c = old[0].shape[1], old[0].shape[2]
+        self._alloc(max(columns, c), max(per_slot, k))
+        self.rsrp[:, :k, :c] = old[0]
+        self.x[:, :k], self.L[:, :k], self.prsvp[:, :k], self.retx[:, :k] = old[1:]
 
     def ensure_columns(self, columns: int) -> None:
-        have = self.m.shape[0]
-        if columns <= have:
-            return
-        new = max(columns, 2 * have)
-        for name in self.FIELDS:
-            old = getattr(self, name)
-            fill = _EMPTY if name == "m" else (-1 if name == "retx" else 0)
-            arr = np.full((new, self.capacity), fill, dtype=old.dtype)
-            arr[:have] = old
-            setattr(self, name, arr)
-        self.ptr = np.concatenate([self.ptr, np.zeros(new - have, dtype=np.int64)])
+        if columns > self.rsrp.shape[2]:
+            self._grow(max(columns, 2 * self.rsrp.shape[2]), self.rsrp.shape[1])
 
-    def _grow(self) -> None:
-        """Double the capacity; each column's entries are reordered oldest first, and writing
-        goes on in the new half."""
-        order = np.argsort(self.m, axis=1, kind="stable")
-        k = self.capacity
-        for name in self.FIELDS:
-            old = np.take_along_axis(getattr(self, name), order, axis=1)
-            fill = _EMPTY if name == "m" else (-1 if name == "retx" else 0)
-            arr = np.full((old.shape[0], 2 * k), fill, dtype=old.dtype)
-            arr[:, :k] = old
-            setattr(self, name, arr)
-        self.capacity = 2 * k
-        self.ptr[:] = k
+    def write(self, slot: int, cols: np.ndarray, x: np.ndarray, L: np.ndarray, prsvp: np.ndarray,
+              retx: np.ndarray, rsrp: np.ndarray) -> None:
+        """Slot ``slot``: its transmissions and ``rsrp`` (transmissions x len(cols), NaN where
+        the column did not decode the SCI)."""
+        k = x.shape[0]
+        if k > self.rsrp.shape[1]:
+            self._grow(self.rsrp.shape[2], max(k, 2 * self.rsrp.shape[1]))
+        row = slot % self.window
+        self.slot[row] = slot
+        self.count[row] = k
+        block = self.rsrp[row]
+        block[:] = np.nan
+        block[:k, cols] = rsrp
+        self.x[row, :k], self.L[row, :k], self.prsvp[row, :k], self.retx[row, :k] = x, L, prsvp, retx
 
-    def add(self, now_slot: int, cols: np.ndarray, m: int, x: np.ndarray, L: np.ndarray, prsvp: np.ndarray,
-            rsrp: np.ndarray, retx: np.ndarray) -> None:
-        """Record SCIs decoded in slot ``m``: one row per (decoding column, SCI)."""
-        if not cols.shape[0]:
-            return
-        order = np.argsort(cols, kind="stable")
-        cols = cols[order]
-        uniq, start, counts = np.unique(cols, return_index=True, return_counts=True)
-        rank = np.arange(cols.shape[0]) - np.repeat(start, counts)
-        while True:
-            pos = (self.ptr[cols] + rank) % self.capacity
-            if not np.any(self.m[cols, pos] >= now_slot - self.horizon):
-                break
-            self._grow()
-        self.m[cols, pos] = m
-        self.x[cols, pos] = x[order]
-        self.L[cols, pos] = L[order]
-        self.prsvp[cols, pos] = prsvp[order]
-        self.rsrp[cols, pos] = rsrp[order]
-        self.retx[cols, pos] = retx[order]
-        self.ptr[uniq] += counts
-
-    def add_one(self, now_slot: int, cols: np.ndarray, m: int, x: int, L: int, prsvp: int,
-                rsrp: np.ndarray, retx: int) -> None:
-        """Record one SCI decoded in slot ``m`` by the (distinct) columns ``cols``."""
-        while True:
-            pos = self.ptr[cols] % self.capacity
-            if not np.any(self.m[cols, pos] >= now_slot - self.horizon):
-                break
-            self._grow()
-        self.m[cols, pos] = m
-        self.x[cols, pos] = x
-        self.L[cols, pos] = L
-        self.prsvp[cols, pos] = prsvp
-        self.rsrp[cols, pos] = rsrp
-        self.retx[cols, pos] = retx
-        self.ptr[cols] += 1
-
-    def window(self, col: int, first: int, last: int) -> tuple[np.ndarray, ...]:
+    def window_of(self, col: int, first: int, last: int) -> tuple[np.ndarray, ...]:
         """The SCIs column ``col`` decoded in slots [first, last): (m, x, L, prsvp, rsrp, retx)."""
-        m = self.m[col]
-        keep = (m >= first) & (m < last)
-        return (m[keep], self.x[col][keep].astype(np.int64), self.L[col][keep].astype(np.int64),
-                self.prsvp[col][keep].astype(np.int64), self.rsrp[col][keep].astype(float), self.retx[col][keep])
+        first = max(first, last - self.window)
+        slots = np.arange(first, last)
+        if not slots.shape[0]:
+            e = np.empty(0, dtype=np.int64)
+            return e, e, e, e, np.empty(0), e
+        rows = slots % self.window
+        live = self.slot[rows] == slots
+        rows, slots = rows[live], slots[live]
+        r = self.rsrp[rows, :, col]  # (rows, per_slot)
+        i, j = np.nonzero(~np.isnan(r) & (np.arange(r.shape[1])[None, :] < self.count[rows][:, None]))
+        return (slots[i], self.x[rows[i], j], self.L[rows[i], j], self.prsvp[rows[i], j],
+                r[i, j].astype(float), self.retx[rows[i], j])
 
 
 class RssiRing:
