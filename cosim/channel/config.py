@@ -10,11 +10,11 @@ Example (YAML)::
       payload_bytes: 4480
       max_retries: 7
       max_parallel_links: 4
-      medium: independent    # independent | csma (shared 802.11p medium) | a name | package.module:Class
+      medium: independent    # independent | csma (shared 802.11p medium) | sidelink (C-V2X) | a name | package.module:Class
       medium_params: {}      # the medium's own parameters (csma: carrier_sense_dbm, fallback_rx_power_dbm)
       link_state: redrawn    # redrawn | correlated (shadowing/LOS kept per link, evolving with movement)
       timeout_s: null
-      cam:                   # background CAMs on the csma medium (off by default)
+      cam:                   # background CAMs on a broadcast medium: csma, sidelink (off by default)
         enabled: false
         rate_hz: 10          # ETSI EN 302 637-2: at most 10 Hz (T_GenCamMin = 100 ms)
         bytes: 300
@@ -102,7 +102,8 @@ class RadioConfig(BaseModel):
 
 
 class CamConfig(BaseModel):
-    """Background CAMs (ETSI EN 302 637-2 Cooperative Awareness Messages) on the csma medium."""
+    """Background CAMs (ETSI EN 302 637-2 Cooperative Awareness Messages) on a medium that carries
+    broadcasts (csma, sidelink)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -111,7 +112,8 @@ class CamConfig(BaseModel):
         description=(
             "Every CAV, and the equipped human-driven vehicles (penetration), broadcasts a CAM "
             "every 1 / rate_hz seconds on the shared medium (needs a medium that carries "
-            "broadcasts, channel.medium: csma, and channel.mode: simulated). CAMs occupy the medium and are received by SINR like "
+            "broadcasts, channel.medium: csma or sidelink, and channel.mode: simulated; on sidelink they go by "
+            "semi-persistent scheduling). CAMs occupy the medium and are received by SINR like "
             "any frame; they take no part in policy exchange. Off by default."
         ),
     )
@@ -238,7 +240,10 @@ class ChannelConfig(BaseModel):
             "airtime and are lost with the radio model's probability; no contention). csma: one "
             "shared medium per channel: 802.11p EDCA with carrier sense, backoff, half-duplex, "
             "ACKs and retries, and reception by SINR with the interference of every concurrent "
-            "frame. Or a medium of your own: a name registered with "
+            "frame. sidelink: C-V2X sidelink, LTE-V2X mode 4 or NR-V2X mode 2 (sub-channels, "
+            "sensing-based semi-persistent scheduling of CAMs, dynamic selection of segments, "
+            "reception per transport block by SINR, half-duplex; docs/medium.md). Or a medium of "
+            "your own: a name registered with "
             "cosim.plugins.medium_registry.register_medium or by an installed package under the "
             "entry-point group 'cosim.radio_media', or 'package.module:Class' (a "
             "cosim.channel.medium.Medium; docs/extending.md)."
@@ -253,7 +258,9 @@ class ChannelConfig(BaseModel):
             "of ongoing frames reaches it, in [-120, 0]) and fallback_rx_power_dbm (-65: with a "
             "radio model that only gives a PRR, such as unit_disk, the received power of every "
             "in-range link, in [-120, 30]; such a frame arrives with the model's PRR if no other "
-            "frame overlaps it at the receiver). independent: none."
+            "frame overlaps it at the receiver). independent: none. sidelink: technology "
+            "(lte_mode4 | nr_mode2), bandwidth_mhz, mcs, tx_power_dbm and the others of "
+            "docs/medium.md (the sidelink section), each checked naming its key."
         ),
     )
     link_state: LinkStateKind = Field(
@@ -300,7 +307,7 @@ class ChannelConfig(BaseModel):
         default_factory=CamConfig,
         description=(
             "Background CAMs (off by default): periodic broadcasts of every CAV and of a share of "
-            "the human-driven vehicles on the csma medium, so that policy exchange competes with "
+            "the human-driven vehicles on a broadcast medium (csma, sidelink), so that policy exchange competes with "
             "safety traffic. Metrics: channel_busy_ratio_*, mac_cam_frames_sent, cam_* (see "
             "docs/metrics.md)."
         ),

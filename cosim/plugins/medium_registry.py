@@ -4,8 +4,9 @@ A medium is a subclass of :class:`cosim.channel.medium.Medium` (the contract: pl
 stations, send a frame and be told its outcome, abort, per-epoch metrics). ``channel.medium``
 names it as
 
-- a built-in: ``independent`` (every link its own pipe) or ``csma`` (one shared 802.11p EDCA
-  medium), registered here by import path;
+- a built-in: ``independent`` (every link its own pipe), ``csma`` (one shared 802.11p EDCA
+  medium) or ``sidelink`` (C-V2X sidelink: LTE-V2X mode 4 / NR-V2X mode 2), registered here by
+  import path;
 - a name registered in code with :func:`register_medium` before the config is loaded;
 - an entry point of the group ``cosim.radio_media`` of an installed package::
 
@@ -41,6 +42,7 @@ ENTRY_POINT_GROUP = "cosim.radio_media"
 _REGISTRY: dict[str, Any] = {
     "independent": "cosim.channel.independent:IndependentMedium",
     "csma": "cosim.channel.csma:CsmaMedium",
+    "sidelink": "cosim.channel.sidelink:SidelinkMedium",
 }
 _BUILTIN_PREFIX = "cosim.channel."
 

@@ -77,11 +77,11 @@ def test_every_builtin_rule_is_registered_and_goes_through_the_contract():
 
 
 def test_every_builtin_medium_is_registered_and_goes_through_the_contract():
-    for name in ("independent", "csma"):
+    for name in ("independent", "csma", "sidelink"):
         env = simpy.Environment()
         channel = Channel(env, ChannelConfig(medium=name), np.random.default_rng(0))
         assert isinstance(channel.medium, Medium) and type(channel.medium).name == name
-    assert medium_registry.broadcast_media() == ["csma"]
+    assert medium_registry.broadcast_media() == ["csma", "sidelink"]
     assert Channel(simpy.Environment(), ChannelConfig(mode="ideal"), np.random.default_rng(0)).medium is None
 
 

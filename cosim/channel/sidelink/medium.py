@@ -54,10 +54,11 @@ losses by cause, (re)selections, queueing delay.
 from __future__ import annotations
 
 import heapq
+import inspect
 import math
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -68,7 +69,8 @@ import radio_models
 from radio_models import sidelink_phy as phy
 from radio_models.snr import SnrRadioModel
 
-from .params import SidelinkParams
+from ..medium import BROADCAST, CAM_OUTCOMES, Frame, Medium, MediumSetup, child_stream
+from .params import SidelinkParameterError, SidelinkParams
 from .pool import ResourcePool
 from .sensing import RssiRing, SciRing, select_resource
 
@@ -76,31 +78,24 @@ __all__ = ["SidelinkMedium", "SidelinkFrame", "LOSS_CAUSES", "RX_OUTCOMES"]
 
 LOSS_CAUSES = ("half_duplex", "below_sensitivity", "propagation", "collision")
 RX_OUTCOMES = ("delivered",) + LOSS_CAUSES
+CONTRACT_CAUSE = {"half_duplex": "half_duplex", "below_sensitivity": "below_sensitivity",
+                  "propagation": "below_sensitivity", "collision": "collision", "no_resource": "collision"}
+"""The medium contract's causes: ``below_sensitivity`` is a loss without interference, so it
+takes the sidelink's propagation losses too (the sidelink's own columns keep them apart)."""
 _OK, _HD, _BELOW, _PROP, _COL = range(5)
 
 
 @dataclass(eq=False)
-class SidelinkFrame:
-    """One packet handed to the sidelink MAC (unicast: ``receiver`` >= 0; broadcast: -1)."""
+class SidelinkFrame(Frame):
+    """One packet handed to the sidelink MAC (unicast: ``receiver`` >= 0; broadcast: -1): a
+    :class:`cosim.channel.medium.Frame` with its transport blocks and their outcomes."""
 
-    sender: int
-    receiver: int
-    payload_bits: int
-    done: simpy.Event
-    enqueued_at: float
-    kind: str = "data"
-    tag: Any = None
-    ac: str = "AC_BE"
-    rate_bps: float = 0.0
-    delivered: bool = False
-    cancelled: bool = False
-    first_tx_at: float | None = None
-    last_cause: str | None = None
-    retries: int = 0
     tb_subchannels: list[int] = field(default_factory=list)
     periodic: bool = False
+    cause: str | None = None  # the medium's own cause of a loss (RX_OUTCOMES)
     # internal
-    next_tb: int = 0
+    pending: deque = field(default_factory=deque)  # TBs still to select (aperiodic)
+    last_selected: int = -1
     copies_left: int = 0
     planned: list = field(default_factory=list)
     rx_nodes: np.ndarray | None = None
@@ -108,10 +103,6 @@ class SidelinkFrame:
     tb_ok: np.ndarray | None = None
     tb_cause: np.ndarray | None = None
     finished: bool = False
-
-    @property
-    def psdu_bytes(self) -> int:
-        return (self.payload_bits + 7) // 8
 
 
 @dataclass(eq=False)
@@ -136,7 +127,7 @@ class _Sps:
     x2: int | None
 
 
-class SidelinkMedium:
+class SidelinkMedium(Medium):
     """The sidelink medium of one channel (module docstring).
 
     Args:
@@ -149,7 +140,11 @@ class SidelinkMedium:
         on_attempt: ``on_attempt(frame, delivered, cause)`` when a unicast packet is decided.
         prr: ``prr(sender, receiver, kind)``, PRR-only models: a packet's interference-free PRR.
         fallback_rx_power_dbm: PRR-only models: the received power within range.
+        retry_limit: retransmissions of the lost TBs of a unicast packet (``channel.max_retries``).
     """
+
+    name = "sidelink"
+    broadcast = True
 
     def __init__(
         self,
@@ -162,6 +157,7 @@ class SidelinkMedium:
         on_attempt: Callable[[SidelinkFrame, bool, str | None], None] | None = None,
         prr: Callable[[int, int, str], float] | None = None,
         fallback_rx_power_dbm: float = -65.0,
+        retry_limit: int = 0,
     ):
         if not isinstance(params, SidelinkParams):
             params = SidelinkParams.from_mapping(params)
@@ -185,6 +181,7 @@ class SidelinkMedium:
         self.range_m = float(params.range_m) if params.range_m is not None else float(model.max_range_m)
         self.on_attempt = on_attempt
         self.prr = prr
+        self.retry_limit = int(retry_limit)
         self.cam_prr: Callable[[int, int], float] | None = None
         self.broadcast_range_m: float | None = None  # receivers of broadcasts (default: range_m)
         self.pdr_bin_edges_m = np.arange(0.0, self.range_m + params.pdr_bin_m, params.pdr_bin_m)
@@ -214,6 +211,41 @@ class SidelinkMedium:
         self._arrivals_pending = False
         self.processed_slots = 0
         self.reset_stats()
+
+    # ------------------------------------------------------------------ the medium contract
+
+    @classmethod
+    def from_setup(cls, setup: MediumSetup, **params: Any) -> "SidelinkMedium":
+        """The medium of a channel; ``params`` are ``channel.medium_params``, the fields of
+        :class:`SidelinkParams` (its signature below lists them with their defaults)."""
+        checked = SidelinkParams.from_mapping(params, key="channel.medium_params")
+
+        def prr(sender: int, receiver: int, kind: str) -> float:
+            topo = setup.graph()
+            index = topo.edge_index(sender, receiver)
+            if index < 0:
+                return 0.0
+            return float(topo.request_success_probability[index] if kind == "request"
+                         else topo.success_probability[index])
+
+        return cls(setup.env, setup.model, child_stream(setup.rng), checked, on_attempt=setup.on_attempt,
+                   prr=prr, retry_limit=setup.retry_limit)
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> list[tuple[str, str]]:
+        """Every bad value of ``params`` (see :class:`SidelinkParams`)."""
+        try:
+            SidelinkParams.from_mapping(params, key="")
+        except SidelinkParameterError as exc:
+            return [(k.lstrip("."), m) for k, m in exc.problems]
+        return []
+
+    def has_station(self, node: int) -> bool:
+        return int(node) in self._idx
+
+    @property
+    def cam_queue_delays(self) -> list[float]:
+        return self._cam_delays
 
     # ------------------------------------------------------------------ stations, geometry
 
@@ -301,14 +333,17 @@ class SidelinkMedium:
 
     # ------------------------------------------------------------------ packets in
 
-    def send(self, sender: int, receiver: int, payload_bits: int, rate_bps: float | None = None, *,
+    def send(self, sender: int, receiver: int, payload_bits: int, rate_bps: float = 0.0, *,
              ac: str = "AC_BE", kind: str = "data", tag: Any = None) -> SidelinkFrame:
         """Hand one packet to ``sender``'s MAC (``receiver`` -1: broadcast). Its ``done`` event
-        succeeds with the frame when its last TB copy has been sent and decided."""
-        f = SidelinkFrame(int(sender), int(receiver), int(payload_bits), self.env.event(), self.env.now, kind, tag,
-                          ac, float(rate_bps or 0.0))
+        succeeds with the frame when its last TB copy has been sent and decided (``rate_bps`` and
+        ``ac`` are the channel's 802.11p notions: unused)."""
+        bits = int(payload_bits)
+        f = SidelinkFrame(int(sender), int(receiver), bits, (bits + 7) // 8, float(rate_bps or 0.0), ac,
+                          self.env.event(), self.env.now, kind, tag)
         f.tb_subchannels = self.pool.tb_plan(f.payload_bits)
         f.periodic = kind == "cam" and len(f.tb_subchannels) == 1
+        f.pending = deque(range(len(f.tb_subchannels)))
         self._arrivals.append(f)
         self._schedule_arrivals()
         return f
@@ -319,12 +354,16 @@ class SidelinkMedium:
             ev = self.env.timeout(0)  # after the slot ends already scheduled at this instant
             ev.callbacks.append(lambda _ev: self._process_arrivals())
 
-    def abort(self, frame: SidelinkFrame) -> None:
-        """Forget ``frame`` (its transfer gave up): its TBs not yet sent are not sent."""
+    def abort(self, frame: SidelinkFrame, *, cancelled: bool = False) -> None:
+        """Forget ``frame`` (its transfer gave up): its TBs not yet sent are not sent. A unicast
+        packet cut short by a break or a deadline after its first TB went out counts as an
+        attempt lost; one cancelled (epoch end) is not counted."""
         if frame.cancelled or frame.finished:
             frame.cancelled = True
             return
         frame.cancelled = True
+        if not cancelled and frame.first_tx_at is not None and frame.receiver >= 0 and self.on_attempt is not None:
+            self.on_attempt(frame, False, "aborted")
         col = self._col.get(frame.sender)
         for tx in frame.planned:
             if col is not None:
@@ -439,7 +478,8 @@ class SidelinkMedium:
             occ = sel.y
         st.counter -= 1
         st.next_slot = occ + st.period
-        f.next_tb = 1
+        f.pending.clear()
+        f.last_selected = 0
         f.copies_left = 1 + (st.retx_offset is not None)
         other = occ + st.retx_offset if st.retx_offset is not None else -1
         self._plan(_Tx(f, occ, st.x, st.L, 0, st.period, other))
@@ -458,7 +498,8 @@ class SidelinkMedium:
 
     def _dynamic_tb(self, f: SidelinkFrame, n: int) -> None:
         pool = self.pool
-        L = f.tb_subchannels[f.next_tb]
+        tb = f.pending[0]
+        L = f.tb_subchannels[tb]
         busy = self._sps_occurrences(f.sender, n, pool.t2_dynamic)
         sel = self._select(f.sender, n, L, p_tx=0, c_resel=1, t2=pool.t2_dynamic, extra_busy=busy)
         if sel is None:  # every slot of the window taken by the station itself: try next slot
@@ -467,8 +508,8 @@ class SidelinkMedium:
                                 and self._dynamic_tb(f, pool.slot_of(self.env.now)))
             return
         self.dynamic_selections += 1
-        tb = f.next_tb
-        f.next_tb += 1
+        f.pending.popleft()
+        f.last_selected = tb
         f.copies_left += 1 + (sel.y2 is not None)
         self._plan(_Tx(f, sel.y, sel.x, L, tb, 0, sel.y2 if sel.y2 is not None else -1))
         if sel.y2 is not None:
@@ -478,9 +519,9 @@ class SidelinkMedium:
         """No resource at all in the window (every slot taken by the station): the packet is lost."""
         self.packets_dropped += 1
         f.finished = True
-        f.last_cause = "no_resource"
+        f.cause, f.last_cause = "no_resource", CONTRACT_CAUSE["no_resource"]
         if f.receiver >= 0 and self.on_attempt is not None:
-            self.on_attempt(f, False, "no_resource")
+            self.on_attempt(f, False, f.last_cause)
         if not f.done.triggered:
             f.done.succeed(f)
 
@@ -666,16 +707,17 @@ class SidelinkMedium:
     def _copy_done(self, f: SidelinkFrame, t: _Tx, s: int) -> bool:
         f.copies_left -= 1
         first_copy = t.retx == -1 or t.retx > t.slot
-        if (not f.periodic and first_copy and t.tb == f.next_tb - 1 and f.next_tb < len(f.tb_subchannels)
+        if (not f.periodic and first_copy and t.tb == f.last_selected and f.pending
                 and not f.cancelled and self._active.get(f.sender) is f):
             self._dynamic_tb(f, s + 1)  # the next TB is selected in the slot after this one's first copy
-        return f.copies_left == 0 and f.next_tb >= len(f.tb_subchannels)
+        return f.copies_left == 0 and not f.pending
 
     def _finish_all(self, frames: list[SidelinkFrame], s: int) -> None:
-        """Packets whose last TB copy was decided in slot ``s``: outcomes, statistics, done."""
+        """Packets whose last TB copy was decided in slot ``s``: outcomes, statistics, done; a
+        unicast packet with lost TBs sends those again (up to ``retry_limit`` times)."""
         dist, causes = [], []
+        done: list[SidelinkFrame] = []
         for f in frames:
-            f.finished = True
             if f.tb_ok.shape[1]:
                 ok = f.tb_ok.all(axis=0)
                 first_bad = np.argmin(f.tb_ok, axis=0)
@@ -684,21 +726,32 @@ class SidelinkMedium:
                 cause = np.zeros(0, dtype=np.int64)
             if f.receiver >= 0:
                 delivered = bool(cause.shape[0] and cause[0] == _OK)
-                c = None if delivered else (RX_OUTCOMES[int(cause[0])] if cause.shape[0] else "below_sensitivity")
-                f.delivered = delivered
-                f.last_cause = c
+                own = None if delivered else (RX_OUTCOMES[int(cause[0])] if cause.shape[0] else "below_sensitivity")
+                c = None if own is None else CONTRACT_CAUSE[own]
+                f.delivered, f.cause, f.last_cause = delivered, own, c
                 self.packets_sent += 1
                 if delivered:
                     self._delivered_bits += f.payload_bits
                 else:
-                    self.packets_lost[c] += 1
+                    self.packets_lost[own] += 1
                 if self.on_attempt is not None:
                     self.on_attempt(f, delivered, c)
+                if not delivered and not f.cancelled and f.retries < self.retry_limit and self._active.get(f.sender) is f:
+                    # HARQ feedback (NACK) for the lost TBs: they go again, from the next slot
+                    f.retries += 1
+                    self.retransmissions += 1
+                    f.pending = deque(np.nonzero(~f.tb_ok[:, 0])[0].tolist())
+                    self._dynamic_tb(f, s + 1)
+                    continue
+                if not delivered:
+                    self.packets_given_up += 1
             else:
                 self.broadcasts_sent += 1
                 if self.measured_senders is None or f.sender in self.measured_senders:
                     dist.append(f.rx_dist)
                     causes.append(cause)
+            f.finished = True
+            done.append(f)
         if causes:
             cause = np.concatenate(causes)
             counts = np.bincount(cause, minlength=5)
@@ -709,7 +762,7 @@ class SidelinkMedium:
                 b = np.searchsorted(self.pdr_bin_edges_m, np.concatenate(dist), side="right") - 1
                 inside = (b >= 0) & (b < nb)
                 np.add.at(self.pdr_bins, (b[inside], cause[inside]), 1)
-        for f in frames:
+        for f in done:
             if self._active.get(f.sender) is f:
                 del self._active[f.sender]
                 self._start_next(f.sender, s + 1)
@@ -752,6 +805,8 @@ class SidelinkMedium:
         self.packets_sent = 0
         self.packets_lost = {c: 0 for c in LOSS_CAUSES + ("no_resource",)}
         self.packets_dropped = 0
+        self.packets_given_up = 0
+        self.retransmissions = 0
         self.broadcasts_sent = 0
         self.broadcast_rx = {c: 0 for c in RX_OUTCOMES}
         self.sps_selections = 0
@@ -801,23 +856,41 @@ class SidelinkMedium:
             out.append((float(self.pdr_bin_edges_m[i]), float(self.pdr_bin_edges_m[i + 1]), float(pdr), total))
         return out
 
+    @property
+    def cam_rx(self) -> dict[str, int]:
+        """Receptions of broadcasts within the broadcast range by the contract's CAM outcomes
+        (a propagation loss is a loss without interference: ``below_sensitivity``)."""
+        rx = self.broadcast_rx
+        return {"delivered": rx["delivered"], "collision": rx["collision"],
+                "below_sensitivity": rx["below_sensitivity"] + rx["propagation"], "half_duplex": rx["half_duplex"]}
+
     def metrics(self) -> dict[str, float | int]:
-        """Flat per-epoch metrics (docs/medium.md, the sidelink section)."""
+        """Flat per-epoch metrics (docs/medium.md, the sidelink section): the contract's
+        ``channel_busy_ratio_*`` (CBR) and ``mac_*`` columns (unicast packets: every attempt
+        sent, lost attempts by the contract's causes, packets given up after the retries), and
+        the sidelink's own ``sl_*`` columns."""
         cbr = self.busy_ratios()
         delays = np.asarray(self._delays, dtype=float)
         rx_total = sum(self.broadcast_rx.values())
         dt = self.env.now - self._stats_from
+        lost = self.packets_lost
         out: dict[str, float | int] = {
             "channel_busy_ratio_mean": float(np.mean(list(cbr.values()))) if cbr else math.nan,
             "channel_busy_ratio_max": float(max(cbr.values())) if cbr else math.nan,
-            "mac_frames_sent": int(self.packets_sent + self.broadcasts_sent),
-            "mac_frames_lost": int(sum(self.packets_lost.values())),
+            "mac_frames_sent": int(self.packets_sent),
+            "mac_frames_lost": int(sum(lost.values())),
+            "mac_frames_lost_collision": int(lost["collision"] + lost["no_resource"]),
+            "mac_frames_lost_below_sensitivity": int(lost["below_sensitivity"] + lost["propagation"]),
+            "mac_frames_lost_half_duplex": int(lost["half_duplex"]),
+            "mac_frames_lost_retry_limit": int(self.packets_given_up),
+            "mac_cam_frames_sent": int(self.broadcasts_sent),
+            "mac_queue_delay_mean_s": float(delays.mean()) if delays.size else math.nan,
+            "mac_queue_delay_p95_s": float(np.percentile(delays, 95)) if delays.size else math.nan,
+            "mac_link_goodput_mean_bps": float(self._delivered_bits / dt) if dt > 0 else math.nan,
         }
         for c in LOSS_CAUSES:
-            out[f"mac_frames_lost_{c}"] = int(self.packets_lost[c])
-        out["mac_queue_delay_mean_s"] = float(delays.mean()) if delays.size else math.nan
-        out["mac_queue_delay_p95_s"] = float(np.percentile(delays, 95)) if delays.size else math.nan
-        out["mac_link_goodput_mean_bps"] = float(self._delivered_bits / dt) if dt > 0 else math.nan
+            out[f"sl_lost_{c}"] = int(lost[c])
+        out["sl_retransmissions"] = int(self.retransmissions)
         out["sl_transport_blocks_sent"] = int(self.tbs_sent)
         out["sl_packets_dropped"] = int(self.packets_dropped)
         out["sl_sps_selections"] = int(self.sps_selections)
@@ -828,6 +901,17 @@ class SidelinkMedium:
         out["sl_broadcast_pdr"] = float(self.broadcast_rx["delivered"] / rx_total) if rx_total else math.nan
         for c in RX_OUTCOMES:
             out[f"sl_broadcast_rx_{c}"] = int(self.broadcast_rx[c])
-        for lo, hi, pdr, _total in self.pdr_by_distance():
-            out[f"sl_pdr_{lo:g}_{hi:g}m"] = pdr
+        if self.broadcast_range_m is not None:  # broadcasts (CAMs) on: PDR by distance bin
+            for lo, hi, pdr, _total in self.pdr_by_distance():
+                out[f"sl_pdr_{lo:g}_{hi:g}m"] = pdr
         return out
+
+
+# channel.medium_params: the fields of SidelinkParams, with their defaults (the registry reads
+# the parameters of a medium from the signature of from_setup)
+_SETUP = inspect.Parameter("setup", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+SidelinkMedium.from_setup.__func__.__signature__ = inspect.Signature(
+    [inspect.Parameter("cls", inspect.Parameter.POSITIONAL_OR_KEYWORD), _SETUP]
+    + [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY,
+                         default=list(f.default) if isinstance(f.default, tuple) else f.default)
+       for f in fields(SidelinkParams) if f.name != "key"])
