@@ -353,3 +353,28 @@ def test_same_seed_same_numbers():
 
     assert run(1) == run(1)
     assert run(1) != run(2)
+
+
+def test_a_prr_only_model_gives_a_packet_its_prr_once_whatever_its_transport_blocks():
+    # unit disk, PRR 0.5: a 4480-byte packet of 5 TBs arrives with probability 0.5, not 0.5^5
+    env = simpy.Environment()
+    med = SidelinkMedium(env, radio_models.create("unit_disk", {"range_m": 100.0, "prr": 0.5}),
+                         np.random.default_rng(0), {}, prr=lambda s, r, kind: 0.5)
+    from cosim.channel.topology import build_topology
+
+    pos = np.array([[0.0, 0.0], [50.0, 0.0]])
+    topo = build_topology([0, 1], pos, None, 1.5, med.model, np.random.default_rng(0), (8 * 4480, 512))
+    med.update(np.arange(2), pos, None, topo)
+    frames = []
+
+    def source():
+        for _ in range(400):
+            f = med.send(0, 1, 8 * 4480)
+            frames.append(f)
+            yield f.done
+
+    env.process(source())
+    env.run(60.0)
+    assert len(frames) == 400 and len(med.pool.tb_plan(8 * 4480)) == 5
+    share = np.mean([f.delivered for f in frames])
+    assert share == pytest.approx(0.5, abs=4 * math.sqrt(0.25 / 400))

@@ -1,6 +1,7 @@
-"""A C-V2X sidelink medium (LTE-V2X mode 4 / NR-V2X mode 2), driven by SimPy.
+"""A C-V2X sidelink medium (LTE-V2X mode 4 / NR-V2X mode 2), driven by SimPy: ``channel.medium:
+sidelink``, its parameters (:class:`SidelinkParams`) under ``channel.medium_params``.
 
-The same shape of API as :class:`cosim.channel.csma.CsmaMedium`: :meth:`SidelinkMedium.update`
+It implements the medium contract (:mod:`cosim.channel.medium`): :meth:`SidelinkMedium.update`
 with the stations' positions after every traffic step, :meth:`SidelinkMedium.send` returns a
 frame whose ``done`` event succeeds when the MAC is finished with it (``delivered`` says whether
 a unicast packet arrived), :meth:`SidelinkMedium.abort`, :meth:`SidelinkMedium.reset_stats`,
@@ -25,7 +26,9 @@ Traffic:
   the other (the selection of TB k + 1 is triggered in the slot after TB k's first copy). Its
   SCIs announce no period, only the blind retransmission if there is one. A station's
   aperiodic packets are sent in order; periodic ones run beside them, and neither is placed in a
-  slot where the station already transmits.
+  slot where the station already transmits. A unicast packet whose TBs are lost sends those TBs
+  again, up to ``retry_limit`` times (``channel.max_retries``; NR HARQ with PSFCH feedback, the
+  feedback ideal and in the next slot); every decided attempt is reported to ``on_attempt``.
 
 Payload mapping: :meth:`ResourcePool.tb_plan` (the fewest sub-channels whose TBS from the MCS and
 TBS tables carries the packet, or TBs over ``max_subchannels_per_tb`` sub-channels).
@@ -37,9 +40,12 @@ probability 1 - BLER(SINR), the SINR over its PSSCH with every other transmissio
 that overlaps its sub-channels as interference (their power share per sub-channel); if not,
 ``collision`` if it would have been decoded at its SNR, ``propagation`` otherwise. A receiver
 that cannot decode the SCI (PSCCH SINR below the SCI threshold) loses the TB to ``collision``.
-A TB is received if either copy is (no soft combining); a packet if all its TBs are. PRR-only
-radio models (``unit_disk``): ``fallback_rx_power_dbm`` within range, the model's PRR (per
-packet, at its first TB) if nothing else overlapped the TB at the receiver, else lost.
+A TB is received if either copy is (no soft combining); a packet if all its TBs are. The
+contract's causes (``frame.last_cause``, ``mac_frames_lost_*``, ``cam_rx``) count a propagation
+loss as ``below_sensitivity`` (lost without interference); ``sl_*`` columns keep it apart. PRR-only
+radio models (``unit_disk``): ``fallback_rx_power_dbm`` within range, the model's PRR (a
+packet's, drawn at every copy of its first TB) if nothing else overlapped the TB at the
+receiver, else lost.
 
 Sensing: every station decodes the SCIs of the slot (not while it transmits; SCI decoded as
 above) and records their PSSCH-RSRP; it records the received power per sub-channel (S-RSSI)
@@ -69,7 +75,7 @@ import radio_models
 from radio_models import sidelink_phy as phy
 from radio_models.snr import SnrRadioModel
 
-from ..medium import BROADCAST, CAM_OUTCOMES, Frame, Medium, MediumSetup, child_stream
+from ..medium import Frame, Medium, MediumSetup, child_stream
 from .params import SidelinkParameterError, SidelinkParams
 from .pool import ResourcePool
 from .sensing import RssiRing, SciRing, select_resource
@@ -639,7 +645,8 @@ class SidelinkMedium(Medium):
                     sel = tl == k
                     f = txs[k].frame
                     nodes = f.rx_nodes[live_idx[sel] - offsets[k]]
-                    p_clean[sel] = self._prr_only(f, nodes)
+                    # the model's PRR is a packet's: drawn at its first TB (each copy), 1 for the others
+                    p_clean[sel] = self._prr_only(f, nodes) if txs[k].tb == 0 else 1.0
                 p_ok = np.where(interf[tl, rl] > 0.0, 0.0, p_clean)
             uu = u[live]
             # decoded: the data at its SINR and the SCI; else collision if it would have been
