@@ -64,7 +64,7 @@ class SidelinkParams:
     reselection_counter: tuple[int, int] | None = None  # default: by the reservation interval
     p_keep: float = 0.0
     t1_slots: int = 1
-    selection_window_ms: float = 100.0
+    selection_window_ms: float | None = None  # min(100, reservation_interval_ms)
     dynamic_window_ms: float = 5.0
     sensing_window_ms: int | None = None  # LTE 1000; NR 1100
     blind_retransmissions: int = 0
@@ -201,11 +201,13 @@ class SidelinkParams:
         t1_max = 4 if tech == "lte_mode4" else _NR_T_PROC_1[scs]
         integer("t1_slots", lo=0, hi=t1_max)
         if tech == "lte_mode4":  # TS 36.213 §14.1.1.6: 20 <= T2 <= 100
-            number("selection_window_ms", 20.0, 100.0)
+            number("selection_window_ms", 20.0, 100.0, none=True)
         else:  # T2min (sl-SelectionWindowList: 1, 5, 10, 20 ms) <= T2 <= packet delay budget
-            number("selection_window_ms", 1.0, 1000.0)
-        sel = out.get("selection_window_ms", 100.0)
-        if sel is not None and "selection_window_ms" in out and sel > rri:
+            number("selection_window_ms", 1.0, 1000.0, none=True)
+        if "selection_window_ms" in out and out["selection_window_ms"] is None:
+            out["selection_window_ms"] = float(min(100, rri))
+        sel = out.get("selection_window_ms")
+        if sel is not None and sel > rri:
             bad("selection_window_ms", f"must not exceed reservation_interval_ms ({rri})", sel)
         number("dynamic_window_ms", 1.0, 1000.0)
         if tech == "lte_mode4":
