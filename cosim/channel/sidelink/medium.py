@@ -414,8 +414,19 @@ class SidelinkMedium(Medium):
         # with Q > 1 it must lie within its own period (m >= n - P); P is one of the allowed
         # periods. Reading only those gives the same exclusions as the whole sensing window.
         recent = max(first, n - pool.lookback)
-        unmonitored_all = np.fromiter((z for z in own if z < last), dtype=np.int64)
-        unmonitored = unmonitored_all[unmonitored_all >= recent]
+        if pool.lte:  # the S-RSSI ranking needs every unmonitored slot of the window
+            unmonitored_all = np.fromiter(own, dtype=np.int64, count=len(own))
+            unmonitored_all = unmonitored_all[unmonitored_all < last]
+            unmonitored = unmonitored_all[unmonitored_all >= recent]
+        else:  # own slots are in ascending order: read back from the newest
+            recent_own = []
+            for z in reversed(own):
+                if z < recent:
+                    break
+                if z < last:
+                    recent_own.append(z)
+            unmonitored = np.array(recent_own[::-1], dtype=np.int64)
+            unmonitored_all = unmonitored
         planned = np.fromiter(list(self._planned[col]) + list(extra_busy), dtype=np.int64)
         rssi = None
         if pool.lte:
@@ -594,9 +605,8 @@ class SidelinkMedium(Medium):
             s_sub = Prow / L[:, None]
             sci_ok = ((Prow >= self.sens_mw) & ~tx_mask[None, :]
                       & (s_sub >= self.sci_thr_lin * (pool.noise_sub_mw + R[x, :] - s_sub)))
-            offs = np.array([pool.formats[int(v)].rsrp_offset_db for v in L.tolist()])
             with np.errstate(divide="ignore"):
-                rsrp = np.where(sci_ok, 10.0 * np.log10(Prow) - offs[:, None], np.nan)
+                rsrp = np.where(sci_ok, 10.0 * np.log10(Prow) - pool.rsrp_offset_by_l[L][:, None], np.nan)
             self._sci.write(s, self._present_cols, x, L, np.array([t.prsvp for t in txs], dtype=np.int64),
                             np.array([t.retx for t in txs], dtype=np.int64), rsrp)
             self._rssi.write(s, self._present_cols, R.T.astype(np.float32))
@@ -615,7 +625,8 @@ class SidelinkMedium(Medium):
                 if t.frame.rx_nodes is None:
                     self._set_receivers([t.frame], np.array([-1]))
         # reception of every copy at every one of its receivers, all pairs at once
-        rx_pos = [self._positions_of(t.frame.rx_nodes) for t in txs]
+        rx_pos = [self._positions_of(t.frame.rx_nodes) if t.frame.receiver < 0
+                  else np.array([self._idx.get(t.frame.receiver, -1)], dtype=np.int64) for t in txs]
         sizes = np.array([p.shape[0] for p in rx_pos], dtype=np.int64)
         total = int(sizes.sum())
         cause = np.full(total, _BELOW, dtype=np.int8)
@@ -629,13 +640,18 @@ class SidelinkMedium(Medium):
             p_ok = np.zeros(tl.shape[0])
             p_clean = np.zeros(tl.shape[0])
             if self.snr_model:
-                noise = np.array([pool.formats[int(v)].noise_mw for v in L.tolist()])[tl]
+                lt = L[tl]
+                noise = pool.noise_mw_by_l[lt]
                 with np.errstate(divide="ignore"):
                     sinr_db = 10.0 * np.log10(sig / (noise + interf[tl, rl]))
                     snr_db = 10.0 * np.log10(sig / noise)
-                for width in np.unique(L[tl]).tolist():
-                    sel = L[tl] == width
+                widths = (int(L[0]),) if int(L.min()) == int(L.max()) else np.unique(lt).tolist()
+                for width in widths:
                     curve = pool.formats[width].curve
+                    if len(widths) == 1:
+                        p_ok, p_clean = curve.success(sinr_db), curve.success(snr_db)
+                        break
+                    sel = lt == width
                     p_ok[sel] = curve.success(sinr_db[sel])
                     p_clean[sel] = curve.success(snr_db[sel])
             else:

@@ -67,6 +67,9 @@ class ResourcePool:
         self.formats: dict[int, TbFormat] = {}
         for L in range(1, self.n_sub + 1):
             self.formats[L] = self._format(L, curve)
+        # per width L (index 0 unused), for vectorised look-ups
+        self.noise_mw_by_l = np.array([1.0] + [self.formats[L].noise_mw for L in range(1, self.n_sub + 1)])
+        self.rsrp_offset_by_l = np.array([0.0] + [self.formats[L].rsrp_offset_db for L in range(1, self.n_sub + 1)])
         # SCI (PSCCH) decoding: Shannon with the same implementation loss as the data. LTE SCI
         # format 1: 32 bits + 16 CRC over 2 PRBs x 108 REs; NR SCI format 1-A: ~36 bits + 24 CRC
         # over sl-FreqResourcePSCCH RBs x 2 symbols x 9 data REs (PSCCH DMRS on 3 of 12).
