@@ -10,7 +10,7 @@
    - replay writes: ``SACFleet.add``;
    - learning updates: ``SACFleet.update``;
    - channel: the V2V graph, transfers and the medium (every method of ``ChannelHook``,
-     ``Channel`` and the medium, and the transfer processes);
+     ``Channel`` and the built-in media, and the transfer processes);
    - CommMix: its hooks, rounds and mixing;
    - other: the rest of the epoch (SimPy's event loop, the engine's Python between them).
 
@@ -82,8 +82,9 @@ def budget(epochs: int, overrides: list[str]) -> None:
     import torch
 
     import cosim.sim.engine as engine
-    from cosim.channel import csma
+    from cosim.channel import csma, independent
     from cosim.channel.channel import Channel
+    from cosim.channel.sidelink.medium import SidelinkMedium
     from cosim.config import load_config
     from cosim.run.experiment import run_experiment
     from cosim.run.profiling import Budget
@@ -102,7 +103,7 @@ def budget(epochs: int, overrides: list[str]) -> None:
     b.add("acting", SACController, "act")
     b.add("replay writes", SACFleet, "add")
     b.add("learning updates", SACFleet, "update")
-    for cls in (ChannelHook, Channel, csma.CsmaMedium):
+    for cls in (ChannelHook, Channel, csma.CsmaMedium, independent.IndependentMedium, SidelinkMedium):
         _instrument_class(b, "channel", cls)
     _instrument_class(b, "CommMix", CommMix)
 
