@@ -382,7 +382,11 @@ def plot_learning_curves(groups: list[Group], out: Path) -> list[Path]:
     ax.set_title("Learning curves (mean ± std over seeds)")
     ax.grid(alpha=0.3)
     if len(groups) > 1:
-        ax.legend(fontsize=7, loc="best")
+        long = len(groups) > 4 or max(len(g.label) for g in groups) > 40
+        if long:  # below the axes, where it hides no curve
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
+        else:
+            ax.legend(fontsize=7, loc="best")
     paths = [out / "learning_curves.png", out / "learning_curves.csv"]
     _save(fig, paths[0])
     from cosim.run.rundir import atomic_write_text
