@@ -25,7 +25,7 @@ independent and the csma medium, and the channel's share of a Figure 8 epoch.
    left out of the summary when there are more (no policy update yet).
 
 Usage: python benchmarks/channel.py [--quick] [--parts 123] [--model unit_disk|tr37885_highway|...]
-       [--epochs N] [--threads N (torch threads of part 3, default 1 as cosim run)]  (--quick: fewer graph steps, 5 s of transfers, two figure8 epochs per medium)
+       [--epochs N] [--threads N (torch threads of part 3, default 1: no spinning torch worker counted inside the channel)]  (--quick: fewer graph steps, 5 s of transfers, two figure8 epochs per medium)
 """
 
 from __future__ import annotations
@@ -236,7 +236,7 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=None, help="graph steps per configuration")
     parser.add_argument("--parts", default="123", help="which parts to run, e.g. 23 (default 123)")
     parser.add_argument("--epochs", type=int, default=None, help="figure8 epochs per medium (default 3; quick 2)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of part 3 (default 1, as cosim run)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of part 3 (default 1, so that torch's spinning worker thread is not counted inside the channel)")
     args = parser.parse_args(argv)
     steps = args.steps or (5 if args.quick else 30)
 

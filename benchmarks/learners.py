@@ -16,7 +16,7 @@ at 1 and 2 torch threads, for the paper's networks (two hidden layers of 256) an
 Both sides run in the same process, one after the other, so ratios are comparable even on a
 busy machine; absolute figures are noisy. Usage:
 
-    python benchmarks/learners.py            # full (about 1-2 minutes on 2 cores)
+    python benchmarks/learners.py            # full (a few minutes on 2 cores)
     python benchmarks/learners.py --quick    # a few seconds per N
 """
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 
@@ -120,7 +121,10 @@ def bench_adam(n: int, cfg: SACConfig, reps: int) -> dict:
     return out
 
 
-def bench(n: int, cfg: SACConfig, rounds: int, loop_rounds: int, act_reps: int, chunk: int | None) -> dict:
+def bench(n: int, cfg: SACConfig, repeats: int, act_reps: int, chunk: int | None, bmm_seconds: float) -> dict:
+    """Fleet, loop and same-shape bmm, measured in ``repeats`` interleaved rounds (a bmm window
+    before and after every fleet window), so a change of machine load hits all three; each
+    figure is the median over the rounds, and "% of bmm" the median of the per-round ratios."""
     gen = torch.Generator().manual_seed(0)
     fleet = SACFleet(n, OBS_DIM, -3.0, 3.0, cfg, seeds=1, chunk_size=chunk)
     refs = [SAC(OBS_DIM, -3.0, 3.0, cfg, seed=s, fused_adam=True) for s in fleet.seeds]
@@ -129,16 +133,24 @@ def bench(n: int, cfg: SACConfig, rounds: int, loop_rounds: int, act_reps: int, 
     # warm-up (one update: allocations, first-call costs), then time whole delay cycles so
     # that each window holds exactly one policy step per agent
     fleet.update()
-    t_fleet = timed(fleet.update, rounds * d) / (rounds * d)
     for r in refs:
         r.update()
-    t_loop = timed(lambda: [r.update() for r in refs], loop_rounds * d) / (loop_rounds * d)
+    flops = update_flops(cfg, cfg.batch_size) * n
+    t_fleet, t_loop, ratios, bmms = [], [], [], []
+    for _ in range(repeats):
+        before = same_shape_bmm_gflops(n, cfg, bmm_seconds / 2)
+        t = timed(fleet.update, d) / d
+        bmm = (before + same_shape_bmm_gflops(n, cfg, bmm_seconds / 2)) / 2
+        t_fleet.append(t)
+        bmms.append(bmm)
+        ratios.append(flops / t / 1e9 / bmm)
+        t_loop.append(timed(lambda: [r.update() for r in refs], d) / d)
 
     obs = torch.randn(n, OBS_DIM, generator=gen)
     fleet.act(obs)
     t_act_fleet = timed(lambda: fleet.act(obs), act_reps) / act_reps
     t_act_loop = timed(lambda: [r.act(obs[i]) for i, r in enumerate(refs)], act_reps) / act_reps
-    flops = update_flops(cfg, cfg.batch_size) * n
+    t_fleet, t_loop = statistics.median(t_fleet), statistics.median(t_loop)
     return dict(
         n=n,
         fleet_ups=1 / t_fleet,
@@ -146,7 +158,8 @@ def bench(n: int, cfg: SACConfig, rounds: int, loop_rounds: int, act_reps: int, 
         fleet_act=1 / t_act_fleet,
         loop_act=1 / t_act_loop,
         fleet_gflops=flops / t_fleet / 1e9,
-        loop_gflops=flops / t_loop / 1e9,
+        bmm_gflops=statistics.median(bmms),
+        share_of_bmm=statistics.median(ratios),
     )
 
 
@@ -171,7 +184,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     tuned = False if args.no_tune_malloc else tune_malloc()
     hiddens = [tuple(h) for h in args.hidden] if args.hidden else [(256, 256), (256, 256, 256)]
-    secs = 0.3 if args.quick else 1.0
+    secs = 0.3 if args.quick else 0.4
     print(f"torch {torch.__version__}, batch {args.batch}, policy_delay 10, obs {OBS_DIM}, act {ACT_DIM}, "
           f"chunk {args.chunk or 'auto'}, tune_malloc {tuned}")
     header = (f"{'thr':>3} {'hidden':>15} {'N':>4} | {'fleet upd/s':>11} {'loop upd/s':>10} {'speedup':>7} | "
@@ -184,19 +197,15 @@ def main(argv=None) -> None:
             cfg = SACConfig(batch_size=args.batch, hidden=hidden, buffer_size=1000)
             for n in args.agents:
                 if args.quick:
-                    rounds, loop_rounds, act_reps = 1, 1, 20
+                    repeats, act_reps = 1, 20
                 else:
-                    rounds = 3 if n <= 20 else 1
-                    loop_rounds = 2 if n <= 20 else 1
+                    repeats = 7 if n <= 20 else 2
                     act_reps = 200 if n <= 20 else 50
-                # the reference bmm right before and after the fleet, so load changes hit both
-                bmm = same_shape_bmm_gflops(n, cfg, secs / 2)
-                r = bench(n, cfg, rounds, loop_rounds, act_reps, args.chunk)
-                bmm = (bmm + same_shape_bmm_gflops(n, cfg, secs / 2)) / 2
+                r = bench(n, cfg, repeats, act_reps, args.chunk, secs)
                 print(f"{threads:>3} {str(hidden):>15} {r['n']:>4} | {r['fleet_ups']:>11.2f} {r['loop_ups']:>10.2f} "
                       f"{r['fleet_ups'] / r['loop_ups']:>6.2f}x | {r['fleet_act']:>11.1f} "
-                      f"{r['fleet_act'] / r['loop_act']:>6.2f}x | {r['fleet_gflops']:>10.1f} {bmm:>9.1f} "
-                      f"{100 * r['fleet_gflops'] / bmm:>7.0f}%", flush=True)
+                      f"{r['fleet_act'] / r['loop_act']:>6.2f}x | {r['fleet_gflops']:>10.1f} {r['bmm_gflops']:>9.1f} "
+                      f"{100 * r['share_of_bmm']:>7.0f}%", flush=True)
     if not args.no_adam:
         torch.set_num_threads(args.threads[0])
         cfg = SACConfig(batch_size=args.batch, hidden=hiddens[0], buffer_size=1000)
@@ -211,8 +220,10 @@ def main(argv=None) -> None:
     print("\nupd/s: fleet-wide updates per second (every agent does one critic update; the loop runs")
     print("N reference SACs with torch.optim.Adam(fused=True)). act/s: one action for every agent.")
     print("GF/s: counted matmul FLOPs / time; bmm: torch.bmm of the twin critics' hidden layer,")
-    print("2N x [batch x width @ width x width], measured around each row; % of bmm: how close the")
-    print("whole update (elementwise work, Adam, replay gathers included) comes to that floor.")
+    print("2N x [batch x width @ width x width], measured before and after each fleet window; % of")
+    print("bmm: how close the whole update (elementwise work, Adam, replay gathers included) comes to")
+    print("that floor. Fleet, loop and bmm alternate in rounds (7 for N <= 20); each figure is the")
+    print("median over the rounds, % of bmm the median of the per-round ratios.")
 
 
 if __name__ == "__main__":
