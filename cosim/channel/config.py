@@ -33,7 +33,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 import radio_models
-from cosim.plugins import medium_registry
+from cosim.plugins import loading, medium_registry
 
 __all__ = ["ChannelConfig", "CamConfig", "RadioConfig", "ChannelMode", "LinkStateKind", "AccessCategory"]
 
@@ -98,7 +98,12 @@ class RadioConfig(BaseModel):
 
     def create_model(self) -> radio_models.RadioModel:
         """A fresh instance of the configured radio model."""
-        return radio_models.create(self.model, self.params)
+        model = radio_models.create(self.model, self.params)
+        if not type(model).__module__.startswith("radio_models."):
+            # a plug-in that raises later in the run (in max_range_m, a helper it calls) is
+            # named, as a failing mixing rule or medium is: exit status 2, not an internal error
+            loading.remember(type(model), f"radio model {self.model!r}")
+        return model
 
 
 class CamConfig(BaseModel):

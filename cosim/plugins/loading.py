@@ -130,12 +130,21 @@ def remember(obj: Any, label: str) -> None:
 
 def blame(exc: BaseException) -> tuple[str, str] | None:
     """``(label, "module line N")`` of the innermost frame of ``exc``'s traceback that runs a
-    plug-in's code, or None when no plug-in took part."""
-    found = None
-    tb: types.TracebackType | None = exc.__traceback__
-    while tb is not None:
-        module = tb.tb_frame.f_globals.get("__name__")
-        if module in _PLUGIN_MODULES:
-            found = (_PLUGIN_MODULES[module], f"{module} line {tb.tb_lineno}")
-        tb = tb.tb_next
-    return found
+    plug-in's code, or None when no plug-in took part. The exceptions ``exc`` was raised from
+    count too: SimPy re-raises a failed process's exception as a copy whose cause is the
+    original, so the plug-in's frames are only in the cause's traceback."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        found = None
+        tb: types.TracebackType | None = current.__traceback__
+        while tb is not None:
+            module = tb.tb_frame.f_globals.get("__name__")
+            if module in _PLUGIN_MODULES:
+                found = (_PLUGIN_MODULES[module], f"{module} line {tb.tb_lineno}")
+            tb = tb.tb_next
+        if found is not None:
+            return found
+        current = current.__cause__ or current.__context__
+    return None

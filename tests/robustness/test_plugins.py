@@ -119,3 +119,30 @@ def test_a_good_plugin_runs(cli, tmp_path, monkeypatch):
     result = cli(*args_for("run", FIGURE8, *QUICK, "train.epochs=1", f"channel.radio.model={name}:Model", "channel.radio.params={}",
                            out=tmp_path / "run"))
     assert result.rc == 0, result.text
+
+
+def test_max_range_that_raises_later_in_the_run(cli, tmp_path, monkeypatch):
+    """A plug-in whose max_range_m reads fine while the run starts, then raises when the channel
+    reads it again (inside a SimPy process): exit status 2 naming the plug-in and the line."""
+    name = _module(tmp_path, monkeypatch, textwrap.dedent("""
+        class Model(Base):
+            def __init__(self):
+                self.reads = 0
+
+            @property
+            def max_range_m(self):
+                self.reads += 1
+                if self.reads > 3:
+                    raise RuntimeError('range table expired')
+                return 200.0
+
+            def evaluate(self, links, rng, packet_bits):
+                return self.quality(links, 0.9)
+    """))
+    out = tmp_path / "run"
+    result = cli(*args_for("run", FIGURE8, *QUICK, "train.epochs=1", f"channel.radio.model={name}:Model",
+                           "channel.radio.params={}", out=out))
+    assert result.rc == 2, result.text
+    assert f"radio model '{name}:Model' failed in its own code ({name} line" in result.err, result.err
+    assert "range table expired" in result.err and "internal error" not in result.err
+    assert not (out / "checkpoint.pt").exists()
