@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable
 
-__all__ = ["PluginError", "Parameters", "load_path", "entry_points", "load_entry_point", "parameters",
-           "check_parameters", "remember", "blame"]
+__all__ = ["PluginError", "Registry", "Parameters", "load_path", "entry_points", "load_entry_point",
+           "parameters", "check_parameters", "remember", "blame"]
 
 
 class PluginError(ValueError):
@@ -67,6 +67,55 @@ def load_entry_point(ep: metadata.EntryPoint, what: str) -> Any:
     except Exception as exc:  # noqa: BLE001 - any import failure becomes one clear message
         raise PluginError(f"{what} {ep.name!r} (entry point {ep.value!r}): cannot load: "
                           f"{type(exc).__name__}: {exc}") from exc
+
+
+class Registry:
+    """The names a scenario may give one kind of plug-in (``kind``, e.g. "medium"): registered
+    names (the built-ins first, each a class or a ``"module:Class"`` path imported on first
+    use), entry points of ``group``, and any ``"package.module:Class"``. :meth:`load` returns
+    what a name stands for, or raises ``error`` (a :class:`PluginError`) saying why not; what
+    the object must be is the caller's check."""
+
+    def __init__(self, kind: str, group: str, builtins: dict[str, Any], error: type[PluginError]) -> None:
+        self.kind, self.group, self.error = kind, group, error
+        self.entries: dict[str, Any] = dict(builtins)
+
+    def register(self, name: str, target: Any, *, replace: bool = False) -> None:
+        if not isinstance(name, str) or not name or ":" in name:
+            raise ValueError(f"a {self.kind} name must be a non-empty string without ':'; got {name!r}")
+        if name in self.entries and not replace:
+            raise ValueError(f"{self.kind} {name!r} is already registered (pass replace=True to replace it)")
+        self.entries[name] = target
+
+    def available(self) -> list[str]:
+        """Registered names and entry-point names, sorted."""
+        return sorted(set(self.entries) | set(entry_points(self.group)))
+
+    def unknown(self, name: Any) -> PluginError:
+        return self.error(f"unknown {self.kind} {name!r}; allowed: {', '.join(self.available())} "
+                          "(or your own class as 'package.module:Class')")
+
+    def load(self, name: str) -> Any:
+        if not isinstance(name, str) or not name.strip():
+            raise self.unknown(name)
+        target = self.entries.get(name)
+        if target is None:
+            if ":" in name:
+                target = name
+            else:
+                eps = entry_points(self.group)
+                if name not in eps:
+                    raise self.unknown(name)
+                try:
+                    target = load_entry_point(eps[name], self.kind)
+                except PluginError as exc:
+                    raise self.error(str(exc)) from exc
+        if isinstance(target, str):
+            try:
+                target = load_path(target, self.kind)
+            except PluginError as exc:
+                raise self.error(str(exc) if name == target else f"{self.kind} {name!r}: {exc}") from None
+        return target
 
 
 @dataclass(frozen=True)

@@ -39,11 +39,6 @@ __all__ = ["ENTRY_POINT_GROUP", "MediumError", "register_medium", "available", "
 
 ENTRY_POINT_GROUP = "cosim.radio_media"
 
-_REGISTRY: dict[str, Any] = {
-    "independent": "cosim.channel.independent:IndependentMedium",
-    "csma": "cosim.channel.csma:CsmaMedium",
-    "sidelink": "cosim.channel.sidelink:SidelinkMedium",
-}
 _BUILTIN_PREFIX = "cosim.channel."
 
 
@@ -51,18 +46,22 @@ class MediumError(loading.PluginError):
     """A medium that cannot be found, loaded or created, or that misbehaved in a run."""
 
 
+_NAMES = loading.Registry("medium", ENTRY_POINT_GROUP, {
+    "independent": "cosim.channel.independent:IndependentMedium",
+    "csma": "cosim.channel.csma:CsmaMedium",
+    "sidelink": "cosim.channel.sidelink:SidelinkMedium",
+}, MediumError)
+_REGISTRY = _NAMES.entries
+
+
 def register_medium(name: str, medium: type | str, *, replace: bool = False) -> None:
     """Make ``channel.medium: name`` use ``medium`` (a class or a ``"module:Class"`` path)."""
-    if not isinstance(name, str) or not name or ":" in name:
-        raise ValueError(f"a medium name must be a non-empty string without ':'; got {name!r}")
-    if name in _REGISTRY and not replace:
-        raise ValueError(f"medium {name!r} is already registered (pass replace=True to replace it)")
-    _REGISTRY[name] = medium
+    _NAMES.register(name, medium, replace=replace)
 
 
 def available() -> list[str]:
     """Registered names and entry-point names, sorted."""
-    return sorted(set(_REGISTRY) | set(loading.entry_points(ENTRY_POINT_GROUP)))
+    return _NAMES.available()
 
 
 CONTRACT = "cosim.channel.medium.Medium"
@@ -76,26 +75,7 @@ def _is_medium(obj: Any) -> bool:
 
 def resolve(name: str) -> type:
     """The medium class named by ``name`` (see the module docstring)."""
-    if not isinstance(name, str) or not name.strip():
-        raise MediumError(f"unknown medium {name!r}; allowed: {', '.join(available())}")
-    target = _REGISTRY.get(name)
-    if target is None:
-        if ":" in name:
-            target = name
-        else:
-            eps = loading.entry_points(ENTRY_POINT_GROUP)
-            if name not in eps:
-                raise MediumError(f"unknown medium {name!r}; allowed: {', '.join(available())} "
-                                  "(or your own class as 'package.module:Class')")
-            try:
-                target = loading.load_entry_point(eps[name], "medium")
-            except loading.PluginError as exc:
-                raise MediumError(str(exc)) from exc
-    if isinstance(target, str):
-        try:
-            target = loading.load_path(target, "medium")
-        except loading.PluginError as exc:
-            raise MediumError(str(exc) if name == target else f"medium {name!r}: {exc}") from None
+    target = _NAMES.load(name)
     if not _is_medium(target):
         raise MediumError(f"medium {name!r} is {target!r}, not a subclass of cosim.channel.medium.Medium")
     if not _is_builtin(target):

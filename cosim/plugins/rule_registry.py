@@ -35,13 +35,6 @@ __all__ = ["ENTRY_POINT_GROUP", "MixingRuleError", "LoadedRule", "register_rule"
 
 ENTRY_POINT_GROUP = "cosim.mixing_rules"
 
-_REGISTRY: dict[str, Any] = {
-    "average": "learners.mixing:AverageRule",
-    "fixed": "learners.mixing:FixedRule",
-    "regulated": "learners.mixing:RegulatedRule",
-    "reward_weighted": "learners.mixing:RewardWeightedRule",
-}
-_BUILTINS = frozenset(_REGISTRY)
 _BUILTIN_PREFIX = "learners."
 
 
@@ -49,13 +42,19 @@ class MixingRuleError(loading.PluginError):
     """A mixing rule that cannot be found, loaded or created, or that misbehaved in a run."""
 
 
+_NAMES = loading.Registry("mixing rule", ENTRY_POINT_GROUP, {
+    "average": "learners.mixing:AverageRule",
+    "fixed": "learners.mixing:FixedRule",
+    "regulated": "learners.mixing:RegulatedRule",
+    "reward_weighted": "learners.mixing:RewardWeightedRule",
+}, MixingRuleError)
+_REGISTRY = _NAMES.entries
+_BUILTINS = frozenset(_REGISTRY)
+
+
 def register_rule(name: str, rule: type | str, *, replace: bool = False) -> None:
     """Make ``comm.rule: name`` use ``rule`` (a class or a ``"module:Class"`` path)."""
-    if not isinstance(name, str) or not name or ":" in name:
-        raise ValueError(f"a mixing rule name must be a non-empty string without ':'; got {name!r}")
-    if name in _REGISTRY and not replace:
-        raise ValueError(f"mixing rule {name!r} is already registered (pass replace=True to replace it)")
-    _REGISTRY[name] = rule
+    _NAMES.register(name, rule, replace=replace)
 
 
 def is_builtin(name: str) -> bool:
@@ -65,19 +64,14 @@ def is_builtin(name: str) -> bool:
 
 def available() -> list[str]:
     """Registered names and entry-point names, sorted."""
-    return sorted(set(_REGISTRY) | set(loading.entry_points(ENTRY_POINT_GROUP)))
-
-
-def _unknown(name: str) -> MixingRuleError:
-    return MixingRuleError(f"unknown mixing rule {name!r}; allowed: {', '.join(available())} "
-                           "(or your own class as 'package.module:Class')")
+    return _NAMES.available()
 
 
 def check_name(name: str) -> None:
     """Raise :class:`MixingRuleError` unless ``name`` names a rule. A registered name is
     accepted as it is (no import); an entry point or a path is loaded and checked."""
     if not isinstance(name, str) or not name.strip():
-        raise _unknown(repr(name))
+        raise _NAMES.unknown(name)
     if name in _REGISTRY:
         return
     resolve(name)
@@ -87,23 +81,7 @@ def resolve(name: str) -> type:
     """The rule class named by ``name`` (see the module docstring)."""
     from learners.rules import MixingRule
 
-    target = _REGISTRY.get(name)
-    if target is None:
-        if ":" in name:
-            target = name
-        else:
-            eps = loading.entry_points(ENTRY_POINT_GROUP)
-            if name not in eps:
-                raise _unknown(name)
-            try:
-                target = loading.load_entry_point(eps[name], "mixing rule")
-            except loading.PluginError as exc:
-                raise MixingRuleError(str(exc)) from exc
-    if isinstance(target, str):
-        try:
-            target = loading.load_path(target, "mixing rule")
-        except loading.PluginError as exc:
-            raise MixingRuleError(str(exc) if name == target else f"mixing rule {name!r}: {exc}") from None
+    target = _NAMES.load(name)
     if not (inspect.isclass(target) and issubclass(target, MixingRule)):
         raise MixingRuleError(f"mixing rule {name!r} is {target!r}, not a subclass of learners.rules.MixingRule")
     if not getattr(target, "__module__", "").startswith(_BUILTIN_PREFIX):
