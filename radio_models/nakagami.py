@@ -8,12 +8,12 @@ from scipy.special import gammaincc
 from . import _validation as check
 from .base import LinkBatch
 from .link_budget import free_space_path_loss_db, log_distance_path_loss_db
-from .snr import SnrRadioModel, expect_over_normal
+from .snr import ShadowedSnrModel, expect_over_normal
 
 __all__ = ["Nakagami"]
 
 
-class Nakagami(SnrRadioModel):
+class Nakagami(ShadowedSnrModel):
     """Nakagami-m fast fading with an SNR threshold, success probability in closed form.
 
     The received power is Gamma-distributed with shape m and mean P (the path-loss mean power),
@@ -93,10 +93,6 @@ class Nakagami(SnrRadioModel):
             shadowing_sigma_db=self.shadowing_sigma_db,
         )
 
-    @property
-    def cutoff_shadowing_db(self) -> float:
-        return self.shadowing_sigma_db
-
     def shape_parameter(self, horizontal_distance_m) -> np.ndarray:
         """m of each link (constant, or Veins/ns-3 near/far by 2-D distance)."""
         d = np.asarray(horizontal_distance_m, dtype=float)
@@ -111,24 +107,6 @@ class Nakagami(SnrRadioModel):
             at_range = self.budget.max_path_loss_db(self.snr_threshold_db)
             return at_range + 10.0 * self.path_loss_exponent * np.log10(d / self.reference_range_m)
         return log_distance_path_loss_db(d, self.path_loss_exponent, self.reference_loss_db, self.reference_distance_m)
-
-    def sample_path_loss_db(self, links: LinkBatch, rng: np.random.Generator) -> np.ndarray:
-        loss = self.median_path_loss_db(self._distance(links))
-        if self.shadowing_sigma_db > 0.0:
-            loss = loss + self.shadowing_sigma_db * rng.standard_normal(len(links))
-        return loss
-
-    @property
-    def random_terms(self) -> int:
-        """One normal per link (the shadowing) when there is shadowing."""
-        return 1 if self.shadowing_sigma_db > 0.0 else 0
-
-    def path_loss_from_normals_db(self, links: LinkBatch, normals: np.ndarray) -> np.ndarray:
-        """Median loss + sigma x the link's normal (column 0)."""
-        loss = self.median_path_loss_db(self._distance(links))
-        if self.shadowing_sigma_db > 0.0:
-            loss = loss + self.shadowing_sigma_db * np.asarray(normals, dtype=float)[:, 0]
-        return loss
 
     def success_from_mean_snr(self, mean_snr_db, m) -> np.ndarray:
         """gammaincc(m, m theta / P) for mean SNRs in dB and shape(s) m."""

@@ -5,40 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validation as check
-from .base import LinkBatch
 from .link_budget import free_space_path_loss_db, log_distance_path_loss_db
-from .snr import SnrRadioModel
+from .snr import ShadowedSnrModel
 
 __all__ = ["FreeSpace", "LogDistance"]
 
 
-class _ShadowedModel(SnrRadioModel):
+class _ShadowedModel(ShadowedSnrModel):
     def __init__(self, *, shadowing_sigma_db: float = 0.0, **common):
         super().__init__(**common)
         self.shadowing_sigma_db = check.number(self.name, "shadowing_sigma_db", shadowing_sigma_db, ge=0, le=30)
         self._params["shadowing_sigma_db"] = self.shadowing_sigma_db
-
-    @property
-    def cutoff_shadowing_db(self) -> float:
-        return self.shadowing_sigma_db
-
-    def sample_path_loss_db(self, links: LinkBatch, rng: np.random.Generator) -> np.ndarray:
-        loss = self.median_path_loss_db(self._distance(links))
-        if self.shadowing_sigma_db > 0.0:
-            loss = loss + self.shadowing_sigma_db * rng.standard_normal(len(links))
-        return loss
-
-    @property
-    def random_terms(self) -> int:
-        """One normal per link (the shadowing) when there is shadowing."""
-        return 1 if self.shadowing_sigma_db > 0.0 else 0
-
-    def path_loss_from_normals_db(self, links: LinkBatch, normals: np.ndarray) -> np.ndarray:
-        """Median loss + sigma x the link's normal (column 0)."""
-        loss = self.median_path_loss_db(self._distance(links))
-        if self.shadowing_sigma_db > 0.0:
-            loss = loss + self.shadowing_sigma_db * np.asarray(normals, dtype=float)[:, 0]
-        return loss
 
 
 class FreeSpace(_ShadowedModel):

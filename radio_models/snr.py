@@ -246,3 +246,32 @@ class SnrRadioModel(RadioModel):
         success = self._success(snr, links, packet_bits)
         in_range = links.distance_m <= self.max_range_m
         return in_range, success, self.data_rate_bps
+
+
+class ShadowedSnrModel(SnrRadioModel):
+    """An :class:`SnrRadioModel` whose only random term is log-normal shadowing: the median path
+    loss plus ``shadowing_sigma_db`` (set by the subclass) times one standard normal per link."""
+
+    shadowing_sigma_db: float = 0.0
+
+    @property
+    def cutoff_shadowing_db(self) -> float:
+        return self.shadowing_sigma_db
+
+    def sample_path_loss_db(self, links: LinkBatch, rng: np.random.Generator) -> np.ndarray:
+        loss = self.median_path_loss_db(self._distance(links))
+        if self.shadowing_sigma_db > 0.0:
+            loss = loss + self.shadowing_sigma_db * rng.standard_normal(len(links))
+        return loss
+
+    @property
+    def random_terms(self) -> int:
+        """One normal per link (the shadowing) when there is shadowing."""
+        return 1 if self.shadowing_sigma_db > 0.0 else 0
+
+    def path_loss_from_normals_db(self, links: LinkBatch, normals: np.ndarray) -> np.ndarray:
+        """Median loss + sigma x the link's normal (column 0)."""
+        loss = self.median_path_loss_db(self._distance(links))
+        if self.shadowing_sigma_db > 0.0:
+            loss = loss + self.shadowing_sigma_db * np.asarray(normals, dtype=float)[:, 0]
+        return loss
