@@ -434,7 +434,7 @@ class SidelinkMedium(Medium):
             rssi = lambda ys: self._rssi.average(col, ys, period, first, last, unmonitored_all, pool.noise_sub_mw)  # noqa: E731
         tscal = 100 if pool.lte else t2
         sel = select_resource(
-            n=n, t1=pool.t1, t2=t2, n_sub=pool.n_sub, L=L, sci=self._sci.window_of(col, recent, last),
+            n=n, t1=pool.t1, t2=t2, n_sub=pool.n_sub, L=L, sci=self._sci.reservations_of(col, recent, last),
             unmonitored=unmonitored, own_planned=planned, p_tx=p_tx, c_resel=c_resel,
             hyp_periods=pool.hyp_periods, tscal=tscal, threshold_dbm=self.params.rsrp_threshold_dbm,
             share=self.params.min_candidate_share, rng=self._sel_rng, rssi=rssi,

@@ -26,7 +26,7 @@ set, in another slot within the retransmission gap.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,19 +37,23 @@ class SciRing:
     """The SCIs every station decoded in the last ``window`` slots, and their PSSCH-RSRP.
 
     One row per slot (``slot % window``): the slot's transmissions (first sub-channel, width,
-    announced period and retransmission slot) and, per transmission and station column, the
+    announced period and retransmission slot) and, per station column and transmission, the
     RSRP in dBm where the station decoded the SCI (NaN elsewhere). A row is current only if it
     was written for that very slot (idle slots leave stale rows, recognised by their slot).
+    The RSRP is stored column first (``rsrp[col]`` is one station's ring, contiguous), since a
+    selection reads one station's window and a slot writes every station once.
     """
 
     def __init__(self, window: int, columns: int = 16, per_slot: int = 8):
         self.window = int(window)
         self.slot = np.full(self.window, -1, dtype=np.int64)
         self.count = np.zeros(self.window, dtype=np.int64)
+        self.reserving = np.zeros(self.window, dtype=bool)  # a transmission of the row announces a reservation
+        self.last_reserving = -1  # the last slot written with such a transmission
         self._alloc(columns, per_slot)
 
     def _alloc(self, columns: int, per_slot: int) -> None:
-        self.rsrp = np.full((self.window, per_slot, columns), np.nan, dtype=np.float16)
+        self.rsrp = np.full((columns, self.window, per_slot), np.nan, dtype=np.float16)
         self.x = np.zeros((self.window, per_slot), dtype=np.int64)
         self.L = np.zeros((self.window, per_slot), dtype=np.int64)
         self.prsvp = np.zeros((self.window, per_slot), dtype=np.int64)
@@ -57,44 +61,67 @@ class SciRing:
 
     def _grow(self, columns: int, per_slot: int) -> None:
         old = (self.rsrp, self.x, self.L, self.prsvp, self.retx)
-        k, c = old[0].shape[1], old[0].shape[2]
+        c, k = old[0].shape[0], old[0].shape[2]
         self._alloc(max(columns, c), max(per_slot, k))
-        self.rsrp[:, :k, :c] = old[0]
+        self.rsrp[:c, :, :k] = old[0]
         self.x[:, :k], self.L[:, :k], self.prsvp[:, :k], self.retx[:, :k] = old[1:]
 
     def ensure_columns(self, columns: int) -> None:
-        if columns > self.rsrp.shape[2]:
-            self._grow(max(columns, 2 * self.rsrp.shape[2]), self.rsrp.shape[1])
+        if columns > self.rsrp.shape[0]:
+            self._grow(max(columns, 2 * self.rsrp.shape[0]), self.rsrp.shape[2])
 
     def write(self, slot: int, cols: np.ndarray, x: np.ndarray, L: np.ndarray, prsvp: np.ndarray,
               retx: np.ndarray, rsrp: np.ndarray) -> None:
         """Slot ``slot``: its transmissions and ``rsrp`` (transmissions x len(cols), NaN where
         the column did not decode the SCI)."""
         k = x.shape[0]
-        if k > self.rsrp.shape[1]:
-            self._grow(self.rsrp.shape[2], max(k, 2 * self.rsrp.shape[1]))
+        if k > self.rsrp.shape[2]:
+            self._grow(self.rsrp.shape[0], max(k, 2 * self.rsrp.shape[2]))
         row = slot % self.window
         self.slot[row] = slot
         self.count[row] = k
-        block = self.rsrp[row]
+        block = self.rsrp[:, row]  # (columns, per_slot); entries past k stay NaN
         block[:] = np.nan
-        block[:k, cols] = rsrp
+        block[cols, :k] = rsrp.T
         self.x[row, :k], self.L[row, :k], self.prsvp[row, :k], self.retx[row, :k] = x, L, prsvp, retx
+        reserving = bool(((prsvp > 0) | (retx >= 0)).any())
+        self.reserving[row] = reserving
+        if reserving:
+            self.last_reserving = slot
 
     def window_of(self, col: int, first: int, last: int) -> tuple[np.ndarray, ...]:
-        """The SCIs column ``col`` decoded in slots [first, last): (m, x, L, prsvp, rsrp, retx)."""
+        """The SCIs column ``col`` decoded in slots [first, last): (m, x, L, prsvp, rsrp, retx),
+        in the order of their slots (and of the transmissions within a slot)."""
+        return self._decoded(col, first, last, reserving_only=False)
+
+    def reservations_of(self, col: int, first: int, last: int) -> tuple[np.ndarray, ...]:
+        """As :meth:`window_of`, but only from slots where some transmission announced a
+        reservation (a period or a retransmission): the only SCIs a selection's step 6 reads,
+        found without reading the RSRP when the window holds none."""
+        return self._decoded(col, first, last, reserving_only=True)
+
+    def _decoded(self, col: int, first: int, last: int, *, reserving_only: bool) -> tuple[np.ndarray, ...]:
         first = max(first, last - self.window)
-        slots = np.arange(first, last)
-        if not slots.shape[0]:
+        if last <= first or (reserving_only and self.last_reserving < first):
             e = np.empty(0, dtype=np.int64)
             return e, e, e, e, np.empty(0), e
-        rows = slots % self.window
-        live = self.slot[rows] == slots
-        rows, slots = rows[live], slots[live]
-        r = self.rsrp[rows, :, col]  # (rows, per_slot)
-        i, j = np.nonzero(~np.isnan(r) & (np.arange(r.shape[1])[None, :] < self.count[rows][:, None]))
-        return (slots[i], self.x[rows[i], j], self.L[rows[i], j], self.prsvp[rows[i], j],
-                r[i, j].astype(float), self.retx[rows[i], j])
+        # [first, last) is at most two runs of ring rows; a row of the run is current iff its
+        # slot lies in [first, last) (the only slot of the range that maps to it)
+        r0 = first % self.window
+        r1 = r0 + (last - first)
+        runs = ((r0, r1),) if r1 <= self.window else ((r0, self.window), (0, r1 - self.window))
+        found = []
+        for a, b in runs:
+            sl = self.slot[a:b]
+            live = (sl >= first) & (sl < last)
+            if reserving_only:
+                live &= self.reserving[a:b]
+            i, j = np.nonzero(~np.isnan(self.rsrp[col, a:b]) & live[:, None])
+            found.append((i + a, j))
+        rows, j = found[0] if len(found) == 1 else (np.concatenate([found[0][0], found[1][0]]),
+                                                    np.concatenate([found[0][1], found[1][1]]))
+        return (self.slot[rows], self.x[rows, j], self.L[rows, j], self.prsvp[rows, j],
+                self.rsrp[col, rows, j].astype(float), self.retx[rows, j])
 
 
 class RssiRing:
@@ -175,6 +202,75 @@ def _expand_ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return ev, lo[ev] + offs
 
 
+def _exclude_unmonitored(avail0: np.ndarray, need: float, n: int, base: int, ny: int, unmonitored: np.ndarray,
+                         shifts: np.ndarray, hyp_periods: tuple[int, ...], tscal: int) -> np.ndarray:
+    """Step 5 (TS 36.213 §14.1.1.6 / TS 38.214 §8.1.4): the candidates left after excluding the
+    slots that a hypothetical SCI in each unmonitored slot would reserve, for every allowed
+    period; ``avail0`` itself if that leaves fewer than ``need`` (step 5a)."""
+    if not unmonitored.shape[0]:
+        return avail0
+    slots = []
+    for period in hyp_periods:
+        q = np.arange(1, (math.ceil(tscal / period) if period < tscal else 1) + 1)
+        z = unmonitored[:, None] + period * q[None, :]
+        if period < tscal:  # Q > 1 only for an SCI within its last period
+            z = np.where((n - unmonitored[:, None] <= period) | (q[None, :] == 1), z, -1)
+        slots.append(z.ravel())
+    z = slots[0] if len(slots) == 1 else np.concatenate(slots)
+    y = (z[:, None] - shifts[None, :]).ravel() - base
+    y = y[(y >= 0) & (y < ny)]
+    if not y.shape[0]:
+        return avail0
+    excl = np.zeros(ny, dtype=bool)
+    excl[y] = True
+    trial = avail0 & ~excl[:, None]
+    return trial if trial.sum() >= need else avail0
+
+
+def _reserved_rsrp(sci: tuple[np.ndarray, ...], n: int, base: int, ny: int, nx: int, L: int, shifts: np.ndarray,
+                   tscal: int) -> np.ndarray | None:
+    """Step 6: the largest RSRP of a decoded reservation over each candidate (ny, nx), -inf
+    where none; None if no decoded SCI reserves anything in the window (all -inf)."""
+    m, xr, Lr, prsvp, rsrp, retx = sci
+    if not m.shape[0]:
+        return None
+    ev_slot, ev_x, ev_L, ev_r = [], [], [], []
+    periodic = prsvp > 0
+    if periodic.any():
+        mp, pp = m[periodic], prsvp[periodic]
+        qmax = np.where(pp < tscal, np.ceil(tscal / np.maximum(pp, 1)).astype(np.int64), 1)
+        qmax = np.where((pp < tscal) & (n - mp > pp), 1, qmax)
+        Q = int(qmax.max())
+        q = np.arange(1, Q + 1)
+        z = mp[:, None] + pp[:, None] * q[None, :]
+        ok = q[None, :] <= qmax[:, None]
+        rows = np.nonzero(ok)
+        ev_slot.append(z[rows])
+        idx = np.nonzero(periodic)[0][rows[0]]
+        ev_x.append(xr[idx]); ev_L.append(Lr[idx]); ev_r.append(rsrp[idx])
+    has_retx = retx >= 0
+    if has_retx.any():
+        ev_slot.append(retx[has_retx]); ev_x.append(xr[has_retx]); ev_L.append(Lr[has_retx])
+        ev_r.append(rsrp[has_retx])
+    if not ev_slot:
+        return None
+    zs = np.concatenate(ev_slot)
+    xs = np.concatenate(ev_x)
+    ls = np.concatenate(ev_L)
+    rs = np.concatenate(ev_r)
+    y = zs[:, None] - shifts[None, :] - base  # (events, j)
+    e_idx, j_idx = np.nonzero((y >= 0) & (y < ny))
+    if not e_idx.shape[0]:
+        return None
+    maxr = np.full((ny, nx), -np.inf)
+    yy = y[e_idx, j_idx]
+    lo = np.maximum(xs[e_idx] - L + 1, 0)
+    hi = np.minimum(xs[e_idx] + ls[e_idx] - 1, nx - 1)
+    k, xx = _expand_ranges(lo, hi)
+    np.maximum.at(maxr, (yy[k], xx), rs[e_idx][k])
+    return maxr
+
+
 def select_resource(
     *,
     n: int,
@@ -184,7 +280,7 @@ def select_resource(
     L: int,
     sci: tuple[np.ndarray, ...],
     unmonitored: np.ndarray,
-    own_planned: np.ndarray,
+    own_planned: np.ndarray | Iterable[int],
     p_tx: int,
     c_resel: int,
     hyp_periods: tuple[int, ...],
@@ -202,7 +298,8 @@ def select_resource(
         L: sub-channels per transmission. n_sub: sub-channels in the pool.
         sci: (m, x, L, prsvp, rsrp, retx) of the SCIs decoded in the sensing window.
         unmonitored: slots of the sensing window in which the station transmitted.
-        own_planned: slots in which the station already has a transmission planned.
+        own_planned: slots in which the station already has a transmission planned (an array
+            or any iterable of ints).
         p_tx: the reservation period of this selection in slots (0: a single transmission).
         c_resel: reservations the selection will be used for (steps 5 and 6 look at the next
             c_resel - 1 periods too).
@@ -218,83 +315,36 @@ def select_resource(
     if ny <= 0 or nx <= 0:
         return None
     base = n + t1
-    avail0 = np.ones((ny, nx), dtype=bool)
-    planned = own_planned[(own_planned >= base) & (own_planned < base + ny)] - base
-    avail0[planned] = False
-    total = int(avail0.sum())
+    # step 1: the slots of the window where the station already transmits hold no candidate
+    planned = own_planned.tolist() if isinstance(own_planned, np.ndarray) else own_planned
+    taken = sorted({z - base for z in planned if base <= z < base + ny})
+    total = (ny - len(taken)) * nx
     if total == 0:
         return None
+    avail0 = np.ones((ny, nx), dtype=bool)
+    if taken:
+        avail0[taken] = False
     need = share * total
     jmax = (t2 // p_tx + 1) if p_tx > 0 else 1
     jmax = max(1, min(jmax, c_resel if p_tx > 0 else 1))
     shifts = p_tx * np.arange(jmax)
-
-    # step 5: slots not monitored (own transmissions) and the hypothetical SCIs they stand for
-    avail = avail0
-    if unmonitored.shape[0]:
-        slots = []
-        for period in hyp_periods:
-            q = np.arange(1, (math.ceil(tscal / period) if period < tscal else 1) + 1)
-            z = unmonitored[:, None] + period * q[None, :]
-            if period < tscal:  # Q > 1 only for an SCI within its last period
-                z = np.where((n - unmonitored[:, None] <= period) | (q[None, :] == 1), z, -1)
-            slots.append(z.ravel())
-        z = np.concatenate(slots)
-        y = (z[:, None] - shifts[None, :]).ravel() - base
-        y = y[(y >= 0) & (y < ny)]
-        if y.shape[0]:
-            excl = np.zeros(ny, dtype=bool)
-            excl[y] = True
-            trial = avail0 & ~excl[:, None]
-            if trial.sum() >= need:  # step 5a: otherwise step 5 is undone
-                avail = trial
-
-    # step 6: the largest RSRP of a decoded reservation over each candidate
-    maxr = np.full((ny, nx), -np.inf)
-    m, xr, Lr, prsvp, rsrp, retx = sci
-    if m.shape[0]:
-        ev_slot, ev_x, ev_L, ev_r = [], [], [], []
-        periodic = prsvp > 0
-        if periodic.any():
-            mp, pp = m[periodic], prsvp[periodic]
-            qmax = np.where(pp < tscal, np.ceil(tscal / np.maximum(pp, 1)).astype(np.int64), 1)
-            qmax = np.where((pp < tscal) & (n - mp > pp), 1, qmax)
-            Q = int(qmax.max())
-            q = np.arange(1, Q + 1)
-            z = mp[:, None] + pp[:, None] * q[None, :]
-            ok = q[None, :] <= qmax[:, None]
-            rows = np.nonzero(ok)
-            ev_slot.append(z[rows])
-            idx = np.nonzero(periodic)[0][rows[0]]
-            ev_x.append(xr[idx]); ev_L.append(Lr[idx]); ev_r.append(rsrp[idx])
-        has_retx = retx >= 0
-        if has_retx.any():
-            ev_slot.append(retx[has_retx]); ev_x.append(xr[has_retx]); ev_L.append(Lr[has_retx])
-            ev_r.append(rsrp[has_retx])
-        if ev_slot:
-            zs = np.concatenate(ev_slot)
-            xs = np.concatenate(ev_x)
-            ls = np.concatenate(ev_L)
-            rs = np.concatenate(ev_r)
-            y = zs[:, None] - shifts[None, :] - base  # (events, j)
-            e_idx, j_idx = np.nonzero((y >= 0) & (y < ny))
-            if e_idx.shape[0]:
-                yy = y[e_idx, j_idx]
-                lo = np.maximum(xs[e_idx] - L + 1, 0)
-                hi = np.minimum(xs[e_idx] + ls[e_idx] - 1, nx - 1)
-                k, xx = _expand_ranges(lo, hi)
-                np.maximum.at(maxr, (yy[k], xx), rs[e_idx][k])
+    avail = _exclude_unmonitored(avail0, need, n, base, ny, unmonitored, shifts, hyp_periods, tscal)
+    maxr = _reserved_rsrp(sci, n, base, ny, nx, L, shifts, tscal)
 
     # step 7: raise the threshold by 3 dB until X M_total candidates remain
     th = float(threshold_dbm)
-    finite = maxr[np.isfinite(maxr) & avail]
-    top = float(finite.max()) if finite.shape[0] else -np.inf
-    while True:
-        s_a = avail & (maxr <= th)
+    if maxr is None:  # nothing reserved in the window: every available candidate passes at once
+        s_a = avail
         count = int(s_a.sum())
-        if count >= need or th >= top:
-            break
-        th += 3.0
+    else:
+        finite = maxr[np.isfinite(maxr) & avail]
+        top = float(finite.max()) if finite.shape[0] else -np.inf
+        while True:
+            s_a = avail & (maxr <= th)
+            count = int(s_a.sum())
+            if count >= need or th >= top:
+                break
+            th += 3.0
     if count == 0:
         return None
 
