@@ -106,6 +106,8 @@ class SidelinkFrame(Frame):
     planned: list = field(default_factory=list)
     rx_nodes: np.ndarray | None = None
     rx_dist: np.ndarray | None = None
+    rx_pos: np.ndarray | None = None  # station index of each receiver, at geometry update rx_pos_geometry
+    rx_pos_geometry: int = -1
     tb_ok: np.ndarray | None = None
     tb_cause: np.ndarray | None = None
     finished: bool = False
@@ -120,6 +122,21 @@ class _Tx:
     tb: int
     prsvp: int  # announced reservation period in slots (0: none)
     retx: int  # announced slot of the other copy (-1: none)
+
+
+@dataclass(eq=False)
+class _Air:
+    """What :meth:`SidelinkMedium._sense` found of one slot, for the reception: per
+    transmission, whether its sender is present, its width, its received power at every
+    station (k, n) and the interference in its sub-channels (k, n; None: alone on the air);
+    which stations transmit; which decoded each SCI (k, n)."""
+
+    on_air: np.ndarray
+    L: np.ndarray
+    Prow: np.ndarray
+    interf: np.ndarray | None
+    tx_mask: np.ndarray
+    sci_ok: np.ndarray
 
 
 @dataclass(eq=False)
@@ -198,6 +215,7 @@ class SidelinkMedium(Medium):
         self._idx: dict[int, int] = {}
         self._present_cols = np.empty(0, dtype=np.int64)
         self._P = np.zeros((0, 0))
+        self._geometry = 0  # count of geometry updates (station indices change at each)
         self._xy = np.zeros((0, 2))
         self._sci = SciRing(pool.t0 + pool.t_proc0 + 1)
         self._rssi = RssiRing(pool.t0, pool.n_sub, keep_power=pool.lte)
@@ -323,6 +341,7 @@ class SidelinkMedium(Medium):
             b = np.array([self._idx[int(v)] for v in topology.v.tolist()], dtype=np.intp)
             P[a, b] = P[b, a] = self.fallback_mw
         self._P = P
+        self._geometry += 1
         self._xy = pos[:, :2].copy() if n else np.zeros((0, 2))
 
     def _close_presence(self, now: float) -> None:
@@ -573,118 +592,173 @@ class SidelinkMedium(Medium):
     # ------------------------------------------------------------------ a slot on the air
 
     def _process_slot(self, s: int, txs: list[_Tx]) -> None:
-        pool = self.pool
+        """Slot ``s`` on the air: its planned transmissions (less the cancelled ones) are sent,
+        sensed by every station (SCIs, S-RSSI, CBR) and decided at their receivers; packets
+        whose last copy this was are finished."""
         txs = [t for t in txs if not t.frame.cancelled]
         for t in txs:
             self._planned[self._column(t.frame.sender)].discard(t.slot)
         if not txs:
             return
         self.processed_slots += 1
-        n = self._nodes.shape[0]
-        k_all = len(txs)
+        self._mark_sent(s, txs)
         senders = np.array([self._idx.get(t.frame.sender, -1) for t in txs], dtype=np.int64)
-        on_air = senders >= 0
-        air = np.nonzero(on_air)[0]
-        x = np.array([t.x for t in txs], dtype=np.int64)
-        L = np.array([t.L for t in txs], dtype=np.int64)
-        for t in txs:
-            f = t.frame
-            if f.first_tx_at is None:
-                f.first_tx_at = s * pool.slot_s
-                (self._cam_delays if f.kind == "cam" else self._delays).append(f.first_tx_at - f.enqueued_at)
-            self._own_tx[self._column(f.sender)].append(s)
-        self.tbs_sent += k_all
-        if n:
-            Prow = np.zeros((k_all, n))
-            Prow[air] = self._P[senders[air]]
-            occ = pool.occupancy(x, L)
-            R = (occ / L[:, None]).T @ Prow  # (n_sub, n): received power per sub-channel
-            tx_mask = np.zeros(n, dtype=bool)
-            tx_mask[senders[air]] = True
-            # sensing: the SCIs each station decodes and their PSSCH-RSRP; S-RSSI; CBR
-            s_sub = Prow / L[:, None]
-            sci_ok = ((Prow >= self.sens_mw) & ~tx_mask[None, :]
-                      & (s_sub >= self.sci_thr_lin * (pool.noise_sub_mw + R[x, :] - s_sub)))
-            with np.errstate(divide="ignore"):
-                rsrp = np.where(sci_ok, 10.0 * np.log10(Prow) - pool.rsrp_offset_by_l[L][:, None], np.nan)
-            self._sci.write(s, self._present_cols, x, L, np.array([t.prsvp for t in txs], dtype=np.int64),
-                            np.array([t.retx for t in txs], dtype=np.int64), rsrp)
-            self._rssi.write(s, self._present_cols, R.T.astype(np.float32))
-            busy = ((R + pool.noise_sub_mw) >= self.cbr_thr_mw).sum(axis=0)
-            self._write_busy(s, busy)
-            self._busy_cells[self._present_cols] += busy
-            self._active_slots[self._present_cols] += 1
-            ov = occ.astype(float) @ occ.T.astype(float)  # common sub-channels
-            interf = (ov / L[None, :]) @ Prow - Prow  # interference in each TB's sub-channels
+        if self._nodes.shape[0]:
+            air = self._sense(s, txs, senders)
             # receivers of packets whose first TB goes out now
             first = [k for k, t in enumerate(txs) if t.frame.rx_nodes is None]
             if first:
                 self._set_receivers([txs[k].frame for k in first], senders[first])
         else:
+            air = None
             for t in txs:
                 if t.frame.rx_nodes is None:
                     self._set_receivers([t.frame], np.array([-1]))
-        # reception of every copy at every one of its receivers, all pairs at once
-        rx_pos = [self._positions_of(t.frame.rx_nodes) if t.frame.receiver < 0
-                  else np.array([self._idx.get(t.frame.receiver, -1)], dtype=np.int64) for t in txs]
-        sizes = np.array([p.shape[0] for p in rx_pos], dtype=np.int64)
-        total = int(sizes.sum())
-        cause = np.full(total, _BELOW, dtype=np.int8)
-        u = self._rx_rng.random(total)
-        if n and total:
-            tk = np.repeat(np.arange(k_all), sizes)
-            rp = np.concatenate(rx_pos)
-            live = (rp >= 0) & on_air[tk]
-            tl, rl = tk[live], rp[live]
-            sig = Prow[tl, rl]
-            p_ok = np.zeros(tl.shape[0])
-            p_clean = np.zeros(tl.shape[0])
-            if self.snr_model:
-                lt = L[tl]
-                noise = pool.noise_mw_by_l[lt]
-                with np.errstate(divide="ignore"):
-                    sinr_db = 10.0 * np.log10(sig / (noise + interf[tl, rl]))
-                    snr_db = 10.0 * np.log10(sig / noise)
-                widths = (int(L[0]),) if int(L.min()) == int(L.max()) else np.unique(lt).tolist()
-                for width in widths:
-                    curve = pool.formats[width].curve
-                    if len(widths) == 1:
-                        p_ok, p_clean = curve.success(sinr_db), curve.success(snr_db)
-                        break
-                    sel = lt == width
-                    p_ok[sel] = curve.success(sinr_db[sel])
-                    p_clean[sel] = curve.success(snr_db[sel])
-            else:
-                offsets = np.concatenate([[0], np.cumsum(sizes)])
-                live_idx = np.nonzero(live)[0]
-                for k in np.unique(tl).tolist():
-                    sel = tl == k
-                    f = txs[k].frame
-                    nodes = f.rx_nodes[live_idx[sel] - offsets[k]]
-                    # the model's PRR is a packet's: drawn at its first TB (each copy), 1 for the others
-                    p_clean[sel] = self._prr_only(f, nodes) if txs[k].tb == 0 else 1.0
-                p_ok = np.where(interf[tl, rl] > 0.0, 0.0, p_clean)
-            uu = u[live]
-            # decoded: the data at its SINR and the SCI; else collision if it would have been
-            # decoded without the interference, propagation otherwise
-            ok = (uu < p_ok) & sci_ok[tl, rl]
-            c = np.where(ok, _OK, np.where(uu < p_clean, _COL, _PROP)).astype(np.int8)
-            c[sig < self.sens_mw] = _BELOW
-            c[tx_mask[rl]] = _HD
-            cause[live] = c
+        cause, sizes = self._receive(txs, senders, air)
         finished: list[SidelinkFrame] = []
         start = 0
         for k, t in enumerate(txs):
             f = t.frame
             c = cause[start:start + sizes[k]]
             start += sizes[k]
-            ok_rx = c == _OK
-            f.tb_ok[t.tb] |= ok_rx
-            f.tb_cause[t.tb] = np.where(f.tb_ok[t.tb], _OK, c)
+            ok_rx = f.tb_ok[t.tb]
+            ok_rx |= c == _OK
+            f.tb_cause[t.tb] = np.where(ok_rx, _OK, c)
             if self._copy_done(f, t, s):
                 finished.append(f)
         if finished:
             self._finish_all(finished, s)
+
+    def _mark_sent(self, s: int, txs: list[_Tx]) -> None:
+        """Bookkeeping of the senders: queueing delay at a packet's first copy, the slot as one
+        the sender did not monitor (it transmitted), the TB count."""
+        slot_s = self.pool.slot_s
+        for t in txs:
+            f = t.frame
+            if f.first_tx_at is None:
+                f.first_tx_at = s * slot_s
+                (self._cam_delays if f.kind == "cam" else self._delays).append(f.first_tx_at - f.enqueued_at)
+            self._own_tx[self._column(f.sender)].append(s)
+        self.tbs_sent += len(txs)
+
+    def _sense(self, s: int, txs: list[_Tx], senders: np.ndarray) -> _Air:
+        """What every station measures of slot ``s``: the SCIs it decodes (not while it
+        transmits) and their PSSCH-RSRP (TS 36.214 §5.1.29 / TS 38.215 §5.1.22), its received
+        power per sub-channel (S-RSSI) and busy sub-channels (CBR); and the interference each
+        transmission meets in its own sub-channels."""
+        pool = self.pool
+        k = len(txs)
+        on_air = senders >= 0
+        x = np.array([t.x for t in txs], dtype=np.int64)
+        L = np.array([t.L for t in txs], dtype=np.int64)
+        if on_air.all():
+            Prow = self._P[senders]
+        else:
+            air = np.nonzero(on_air)[0]
+            Prow = np.zeros((k, self._nodes.shape[0]))
+            Prow[air] = self._P[senders[air]]
+        share = pool.share[x, L]  # (k, n_sub): each transmission's power share per sub-channel
+        R = share.T @ Prow  # (n_sub, n): received power per sub-channel
+        tx_mask = np.zeros(self._nodes.shape[0], dtype=bool)
+        tx_mask[senders[on_air]] = True
+        s_sub = Prow / L[:, None]
+        sci_ok = ((Prow >= self.sens_mw) & ~tx_mask[None, :]
+                  & (s_sub >= self.sci_thr_lin * (pool.noise_sub_mw + R[x, :] - s_sub)))
+        with np.errstate(divide="ignore"):
+            rsrp = np.where(sci_ok, 10.0 * np.log10(Prow) - pool.rsrp_offset_by_l[L][:, None], np.nan)
+        self._sci.write(s, self._present_cols, x, L, np.array([t.prsvp for t in txs], dtype=np.int64),
+                        np.array([t.retx for t in txs], dtype=np.int64), rsrp)
+        if self._rssi.keep_power:
+            self._rssi.write(s, self._present_cols, R.T.astype(np.float32))
+        busy = ((R + pool.noise_sub_mw) >= self.cbr_thr_mw).sum(axis=0)
+        self._write_busy(s, busy)
+        self._busy_cells[self._present_cols] += busy
+        self._active_slots[self._present_cols] += 1
+        if k == 1:  # alone on the air: no interference (the general formula gives 0.0 exactly)
+            interf = None
+        else:
+            occ = pool.occ_float[x, L]
+            ov = occ @ occ.T  # common sub-channels
+            interf = (ov / L[None, :]) @ Prow - Prow  # interference in each TB's sub-channels
+        return _Air(on_air, L, Prow, interf, tx_mask, sci_ok)
+
+    def _rx_positions(self, t: _Tx) -> np.ndarray:
+        """The station index of each receiver of ``t``'s packet (-1: not present), kept per
+        packet until the next geometry update."""
+        f = t.frame
+        if f.receiver >= 0:
+            return np.array([self._idx.get(f.receiver, -1)], dtype=np.int64)
+        if f.rx_pos_geometry != self._geometry:
+            f.rx_pos = self._positions_of(f.rx_nodes)
+            f.rx_pos_geometry = self._geometry
+        return f.rx_pos
+
+    def _receive(self, txs: list[_Tx], senders: np.ndarray, air: _Air | None) -> tuple[np.ndarray, list[int]]:
+        """The outcome (``_OK`` or a loss cause) of every copy at every one of its receivers,
+        all pairs at once with one uniform number each, in the order of ``txs`` and of each
+        packet's receivers; and the number of receivers of each copy (module docstring)."""
+        pool = self.pool
+        rx_pos = [self._rx_positions(t) for t in txs]
+        sizes = [p.shape[0] for p in rx_pos]
+        total = sum(sizes)
+        cause = np.full(total, _BELOW, dtype=np.int8)
+        u = self._rx_rng.random(total)
+        if air is None or not total:
+            return cause, sizes
+        k_all = len(txs)
+        if k_all == 1:
+            rp = rx_pos[0]
+            live = rp >= 0 if air.on_air[0] else np.zeros(total, dtype=bool)
+            rl = rp[live]
+            tl = np.zeros(rl.shape[0], dtype=np.int64)
+        else:
+            tk = np.repeat(np.arange(k_all), sizes)
+            rp = np.concatenate(rx_pos)
+            live = (rp >= 0) & air.on_air[tk]
+            tl, rl = tk[live], rp[live]
+        sig = air.Prow[tl, rl]
+        L = air.L
+        interf = air.interf[tl, rl] if air.interf is not None else None
+        if interf is not None and not interf.any():
+            interf = None  # no interference at any receiver: the SINR is the SNR (exactly)
+        if self.snr_model:
+            lt = L[tl]
+            noise = pool.noise_mw_by_l[lt]
+            with np.errstate(divide="ignore"):
+                snr_db = 10.0 * np.log10(sig / noise)
+                sinr_db = snr_db if interf is None else 10.0 * np.log10(sig / (noise + interf))
+            if int(L.min()) == int(L.max()):
+                curve = pool.formats[int(L[0])].curve
+                p_clean = curve.success(snr_db)
+                p_ok = p_clean if interf is None else curve.success(sinr_db)
+            else:
+                p_ok = np.zeros(tl.shape[0])
+                p_clean = np.zeros(tl.shape[0])
+                for width in np.unique(lt).tolist():
+                    curve = pool.formats[width].curve
+                    sel = lt == width
+                    p_ok[sel] = curve.success(sinr_db[sel])
+                    p_clean[sel] = curve.success(snr_db[sel])
+        else:
+            p_clean = np.zeros(tl.shape[0])
+            offsets = np.concatenate([[0], np.cumsum(sizes)])
+            live_idx = np.nonzero(live)[0]
+            for k in np.unique(tl).tolist():
+                sel = tl == k
+                f = txs[k].frame
+                nodes = f.rx_nodes[live_idx[sel] - offsets[k]]
+                # the model's PRR is a packet's: drawn at its first TB (each copy), 1 for the others
+                p_clean[sel] = self._prr_only(f, nodes) if txs[k].tb == 0 else 1.0
+            p_ok = p_clean if interf is None else np.where(interf > 0.0, 0.0, p_clean)
+        uu = u[live]
+        # decoded: the data at its SINR and the SCI; else collision if it would have been
+        # decoded without the interference, propagation otherwise
+        ok = (uu < p_ok) & air.sci_ok[tl, rl]
+        c = np.where(ok, _OK, np.where(uu < p_clean, _COL, _PROP)).astype(np.int8)
+        c[sig < self.sens_mw] = _BELOW
+        c[air.tx_mask[rl]] = _HD
+        cause[live] = c
+        return cause, sizes
 
     def _positions_of(self, nodes: np.ndarray) -> np.ndarray:
         if not self._nodes.shape[0]:

@@ -88,6 +88,12 @@ class ResourcePool:
         # resources within 32 slots (sl-MaxNumPerReserve 2, TRIV t1 <= 31)
         self.retx_gap = 15 if self.lte else 31
         self.cbr_window = 100 * self.slots_per_ms  # CBR over [n - 100 ms, n - 1] (TS 36.214 / 38.215)
+        # per (first sub-channel x, width L): the sub-channels covered (as floats) and the
+        # share of the power in each, looked up per slot instead of rebuilt
+        x, L = np.meshgrid(np.arange(self.n_sub), np.arange(self.n_sub + 1), indexing="ij")
+        occ = self.occupancy(x.ravel(), L.ravel())
+        self.occ_float = occ.astype(float).reshape(self.n_sub, self.n_sub + 1, self.n_sub)
+        self.share = (occ / np.maximum(L.ravel(), 1)[:, None]).reshape(self.n_sub, self.n_sub + 1, self.n_sub)
 
     def _format(self, L: int, curve: phy.BlerCurve | None) -> TbFormat:
         p = self.params
