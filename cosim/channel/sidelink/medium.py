@@ -108,6 +108,8 @@ class SidelinkFrame(Frame):
     rx_dist: np.ndarray | None = None
     rx_pos: np.ndarray | None = None  # station index of each receiver, at geometry update rx_pos_geometry
     rx_pos_geometry: int = -1
+    links: dict = field(default_factory=dict)  # width -> _Links, at geometry update links_geometry
+    links_geometry: int = -1
     tb_ok: np.ndarray | None = None
     tb_cause: np.ndarray | None = None
     finished: bool = False
@@ -137,6 +139,20 @@ class _Air:
     interf: np.ndarray | None
     tx_mask: np.ndarray
     sci_ok: np.ndarray
+
+
+@dataclass(eq=False)
+class _Links:
+    """A copy's receivers at one geometry (:meth:`SidelinkMedium._links`): how many, which
+    are decided (mask over them), their station indices, received power (mW), SNR (dB) and
+    interference-free success probability (SNR radio models)."""
+
+    size: int
+    live: np.ndarray
+    rl: np.ndarray
+    sig: np.ndarray
+    snr_db: np.ndarray | None
+    p_clean: np.ndarray | None
 
 
 @dataclass(eq=False)
@@ -446,7 +462,7 @@ class SidelinkMedium(Medium):
                     recent_own.append(z)
             unmonitored = np.array(recent_own[::-1], dtype=np.int64)
             unmonitored_all = unmonitored
-        planned = np.fromiter(list(self._planned[col]) + list(extra_busy), dtype=np.int64)
+        planned = [*self._planned[col], *extra_busy]
         rssi = None
         if pool.lte:
             period = p_tx if 0 < p_tx < 100 else 100
@@ -693,71 +709,119 @@ class SidelinkMedium(Medium):
             f.rx_pos_geometry = self._geometry
         return f.rx_pos
 
+    def _links(self, t: _Tx, sender: int, on_air: bool) -> _Links:
+        """The links of ``t``'s copy to its packet's receivers at this geometry: which are
+        decided (present, sender present), their received power, SNR and interference-free
+        success probability at ``t``'s width; kept per packet and width until the next geometry
+        update (every TB of a policy segment reuses them)."""
+        f = t.frame
+        if f.links_geometry != self._geometry:
+            f.links_geometry = self._geometry
+            f.links = {}
+        links = f.links.get(t.L)
+        if links is None:
+            rp = self._rx_positions(t)
+            live = rp >= 0 if on_air else np.zeros(rp.shape[0], dtype=bool)
+            rl = rp[live]
+            sig = self._P[sender, rl]
+            snr_db = p_clean = None
+            if self.snr_model:
+                fmt = self.pool.formats[t.L]
+                with np.errstate(divide="ignore"):
+                    snr_db = 10.0 * np.log10(sig / fmt.noise_mw)
+                p_clean = fmt.curve.success(snr_db)
+            links = f.links[t.L] = _Links(rp.shape[0], live, rl, sig, snr_db, p_clean)
+        return links
+
     def _receive(self, txs: list[_Tx], senders: np.ndarray, air: _Air | None) -> tuple[np.ndarray, list[int]]:
         """The outcome (``_OK`` or a loss cause) of every copy at every one of its receivers,
         all pairs at once with one uniform number each, in the order of ``txs`` and of each
         packet's receivers; and the number of receivers of each copy (module docstring)."""
+        if air is None:
+            sizes = [self._rx_positions(t).shape[0] for t in txs]
+            total = sum(sizes)
+            self._rx_rng.random(total)  # drawn all the same: the stream stays in step
+            return np.full(total, _BELOW, dtype=np.int8), sizes
+        if not self.snr_model:
+            return self._receive_prr(txs, air)
+        links = [self._links(t, int(senders[k]), bool(air.on_air[k])) for k, t in enumerate(txs)]
+        sizes = [lk.size for lk in links]
+        total = sum(sizes)
+        cause = np.full(total, _BELOW, dtype=np.int8)
+        u = self._rx_rng.random(total)
+        if not total:
+            return cause, sizes
+        if len(links) == 1:
+            lk = links[0]
+            live, rl, sig, p_clean = lk.live, lk.rl, lk.sig, lk.p_clean
+            tl = np.zeros(rl.shape[0], dtype=np.int64)
+        else:
+            live = np.concatenate([lk.live for lk in links])
+            rl = np.concatenate([lk.rl for lk in links])
+            sig = np.concatenate([lk.sig for lk in links])
+            p_clean = np.concatenate([lk.p_clean for lk in links])
+            tl = np.repeat(np.arange(len(links)), [lk.rl.shape[0] for lk in links])
+        p_ok = p_clean
+        if air.interf is not None:
+            interf = air.interf[tl, rl]
+            if interf.any():  # else the SINR is the SNR, exactly
+                p_ok = self._success_with(air.L, tl, sig, interf)
+        uu = u[live]
+        c = self._causes(uu, p_ok, p_clean, air.sci_ok[tl, rl], sig, air.tx_mask[rl])
+        cause[live] = c
+        return cause, sizes
+
+    def _success_with(self, L: np.ndarray, tl: np.ndarray, sig: np.ndarray, interf: np.ndarray) -> np.ndarray:
+        """Decoding probability of each (copy, receiver) at its SINR (the curve of its width)."""
         pool = self.pool
+        lt = L[tl]
+        with np.errstate(divide="ignore"):
+            sinr_db = 10.0 * np.log10(sig / (pool.noise_mw_by_l[lt] + interf))
+        if int(L.min()) == int(L.max()):
+            return pool.formats[int(L[0])].curve.success(sinr_db)
+        p_ok = np.zeros(tl.shape[0])
+        for width in np.unique(lt).tolist():
+            sel = lt == width
+            p_ok[sel] = pool.formats[width].curve.success(sinr_db[sel])
+        return p_ok
+
+    def _causes(self, uu: np.ndarray, p_ok: np.ndarray, p_clean: np.ndarray, sci_ok: np.ndarray, sig: np.ndarray,
+                half_duplex: np.ndarray) -> np.ndarray:
+        """Outcome of each decided (copy, receiver): decoded if the data (at its SINR) and the
+        SCI are; else a collision if it would have been decoded without the interference,
+        propagation otherwise; below sensitivity, half duplex (receiver transmitting) first."""
+        ok = (uu < p_ok) & sci_ok
+        c = np.where(ok, _OK, np.where(uu < p_clean, _COL, _PROP)).astype(np.int8)
+        c[sig < self.sens_mw] = _BELOW
+        c[half_duplex] = _HD
+        return c
+
+    def _receive_prr(self, txs: list[_Tx], air: _Air) -> tuple[np.ndarray, list[int]]:
+        """:meth:`_receive` for PRR-only radio models: the model's PRR of a packet if nothing
+        else overlapped the TB at the receiver, else lost (module docstring)."""
         rx_pos = [self._rx_positions(t) for t in txs]
         sizes = [p.shape[0] for p in rx_pos]
         total = sum(sizes)
         cause = np.full(total, _BELOW, dtype=np.int8)
         u = self._rx_rng.random(total)
-        if air is None or not total:
+        if not total:
             return cause, sizes
-        k_all = len(txs)
-        if k_all == 1:
-            rp = rx_pos[0]
-            live = rp >= 0 if air.on_air[0] else np.zeros(total, dtype=bool)
-            rl = rp[live]
-            tl = np.zeros(rl.shape[0], dtype=np.int64)
-        else:
-            tk = np.repeat(np.arange(k_all), sizes)
-            rp = np.concatenate(rx_pos)
-            live = (rp >= 0) & air.on_air[tk]
-            tl, rl = tk[live], rp[live]
+        tk = np.repeat(np.arange(len(txs)), sizes)
+        rp = np.concatenate(rx_pos)
+        live = (rp >= 0) & air.on_air[tk]
+        tl, rl = tk[live], rp[live]
         sig = air.Prow[tl, rl]
-        L = air.L
-        interf = air.interf[tl, rl] if air.interf is not None else None
-        if interf is not None and not interf.any():
-            interf = None  # no interference at any receiver: the SINR is the SNR (exactly)
-        if self.snr_model:
-            lt = L[tl]
-            noise = pool.noise_mw_by_l[lt]
-            with np.errstate(divide="ignore"):
-                snr_db = 10.0 * np.log10(sig / noise)
-                sinr_db = snr_db if interf is None else 10.0 * np.log10(sig / (noise + interf))
-            if int(L.min()) == int(L.max()):
-                curve = pool.formats[int(L[0])].curve
-                p_clean = curve.success(snr_db)
-                p_ok = p_clean if interf is None else curve.success(sinr_db)
-            else:
-                p_ok = np.zeros(tl.shape[0])
-                p_clean = np.zeros(tl.shape[0])
-                for width in np.unique(lt).tolist():
-                    curve = pool.formats[width].curve
-                    sel = lt == width
-                    p_ok[sel] = curve.success(sinr_db[sel])
-                    p_clean[sel] = curve.success(snr_db[sel])
-        else:
-            p_clean = np.zeros(tl.shape[0])
-            offsets = np.concatenate([[0], np.cumsum(sizes)])
-            live_idx = np.nonzero(live)[0]
-            for k in np.unique(tl).tolist():
-                sel = tl == k
-                f = txs[k].frame
-                nodes = f.rx_nodes[live_idx[sel] - offsets[k]]
-                # the model's PRR is a packet's: drawn at its first TB (each copy), 1 for the others
-                p_clean[sel] = self._prr_only(f, nodes) if txs[k].tb == 0 else 1.0
-            p_ok = p_clean if interf is None else np.where(interf > 0.0, 0.0, p_clean)
-        uu = u[live]
-        # decoded: the data at its SINR and the SCI; else collision if it would have been
-        # decoded without the interference, propagation otherwise
-        ok = (uu < p_ok) & air.sci_ok[tl, rl]
-        c = np.where(ok, _OK, np.where(uu < p_clean, _COL, _PROP)).astype(np.int8)
-        c[sig < self.sens_mw] = _BELOW
-        c[air.tx_mask[rl]] = _HD
-        cause[live] = c
+        p_clean = np.zeros(tl.shape[0])
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        live_idx = np.nonzero(live)[0]
+        for k in np.unique(tl).tolist():
+            sel = tl == k
+            f = txs[k].frame
+            nodes = f.rx_nodes[live_idx[sel] - offsets[k]]
+            # the model's PRR is a packet's: drawn at its first TB (each copy), 1 for the others
+            p_clean[sel] = self._prr_only(f, nodes) if txs[k].tb == 0 else 1.0
+        p_ok = p_clean if air.interf is None else np.where(air.interf[tl, rl] > 0.0, 0.0, p_clean)
+        cause[live] = self._causes(u[live], p_ok, p_clean, air.sci_ok[tl, rl], sig, air.tx_mask[rl])
         return cause, sizes
 
     def _positions_of(self, nodes: np.ndarray) -> np.ndarray:

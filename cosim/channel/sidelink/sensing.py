@@ -209,6 +209,34 @@ def _exclude_unmonitored(avail0: np.ndarray, need: float, n: int, base: int, ny:
     period; ``avail0`` itself if that leaves fewer than ``need`` (step 5a)."""
     if not unmonitored.shape[0]:
         return avail0
+    # (period, q): the q-th reservation of a hypothetical SCI with that period (q > 1 only for
+    # an SCI within its last period, Q = ceil(T_scal / period) when period < T_scal)
+    reservations = [(period, q) for period in hyp_periods
+                    for q in range(1, (math.ceil(tscal / period) if period < tscal else 1) + 1)]
+    if len(reservations) * shifts.shape[0] > 8:
+        rows = _unmonitored_rows_all(n, base, ny, unmonitored, shifts, hyp_periods, tscal)
+    else:  # few (reservation, shift) pairs: the unmonitored slots hitting the window, by bisection
+        u = np.sort(unmonitored)
+        hits = []
+        for period, q in reservations:
+            for shift in shifts.tolist():
+                off = period * q - shift - base  # an SCI in slot z excludes row z + off
+                lo = -off if q == 1 else max(-off, n - period)
+                a, b = np.searchsorted(u, (lo, ny - off)).tolist()
+                if b > a:
+                    hits.append(u[a:b] + off)
+        rows = hits[0] if len(hits) == 1 else np.concatenate(hits) if hits else None
+    if rows is None:
+        return avail0
+    trial = avail0.copy()
+    trial[rows] = False
+    return trial if trial.sum() >= need else avail0
+
+
+def _unmonitored_rows_all(n: int, base: int, ny: int, unmonitored: np.ndarray, shifts: np.ndarray,
+                          hyp_periods: tuple[int, ...], tscal: int) -> np.ndarray | None:
+    """Step 5's excluded rows of the window (with repeats), every (SCI, period, q, shift) at
+    once: for many allowed periods or reservations; None if none."""
     slots = []
     for period in hyp_periods:
         q = np.arange(1, (math.ceil(tscal / period) if period < tscal else 1) + 1)
@@ -216,15 +244,10 @@ def _exclude_unmonitored(avail0: np.ndarray, need: float, n: int, base: int, ny:
         if period < tscal:  # Q > 1 only for an SCI within its last period
             z = np.where((n - unmonitored[:, None] <= period) | (q[None, :] == 1), z, -1)
         slots.append(z.ravel())
-    z = slots[0] if len(slots) == 1 else np.concatenate(slots)
+    z = np.concatenate(slots)
     y = (z[:, None] - shifts[None, :]).ravel() - base
     y = y[(y >= 0) & (y < ny)]
-    if not y.shape[0]:
-        return avail0
-    excl = np.zeros(ny, dtype=bool)
-    excl[y] = True
-    trial = avail0 & ~excl[:, None]
-    return trial if trial.sum() >= need else avail0
+    return y if y.shape[0] else None
 
 
 def _reserved_rsrp(sci: tuple[np.ndarray, ...], n: int, base: int, ny: int, nx: int, L: int, shifts: np.ndarray,
