@@ -91,6 +91,15 @@ takes the sidelink's propagation losses too (the sidelink's own columns keep the
 _OK, _HD, _BELOW, _PROP, _COL = range(5)
 
 
+def _db(x: np.ndarray) -> np.ndarray:
+    """10 log10(x), -inf where x is 0 (np.errstate, which costs more than the log of a few
+    hundred values, only where some x is 0)."""
+    if x.all():
+        return 10.0 * np.log10(x)
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(x)
+
+
 @dataclass(eq=False)
 class SidelinkFrame(Frame):
     """One packet handed to the sidelink MAC (unicast: ``receiver`` >= 0; broadcast: -1): a
@@ -144,15 +153,16 @@ class _Air:
 @dataclass(eq=False)
 class _Links:
     """A copy's receivers at one geometry (:meth:`SidelinkMedium._links`): how many, which
-    are decided (mask over them), their station indices, received power (mW), SNR (dB) and
-    interference-free success probability (SNR radio models)."""
+    are decided (mask over them), their station indices, received power (mW), and (SNR radio
+    models, once :meth:`SidelinkMedium._fill_clean` ran) the success probability without
+    interference at the copy's width."""
 
     size: int
+    width: int
     live: np.ndarray
     rl: np.ndarray
     sig: np.ndarray
-    snr_db: np.ndarray | None
-    p_clean: np.ndarray | None
+    p_clean: np.ndarray | None = None
 
 
 @dataclass(eq=False)
@@ -231,6 +241,7 @@ class SidelinkMedium(Medium):
         self._idx: dict[int, int] = {}
         self._present_cols = np.empty(0, dtype=np.int64)
         self._P = np.zeros((0, 0))
+        self._P_db = np.zeros((0, 0))
         self._geometry = 0  # count of geometry updates (station indices change at each)
         self._xy = np.zeros((0, 2))
         self._sci = SciRing(pool.t0 + pool.t_proc0 + 1)
@@ -357,6 +368,7 @@ class SidelinkMedium(Medium):
             b = np.array([self._idx[int(v)] for v in topology.v.tolist()], dtype=np.intp)
             P[a, b] = P[b, a] = self.fallback_mw
         self._P = P
+        self._P_db = _db(P)  # received power in dBm (-inf: none), for the PSSCH-RSRP of every slot
         self._geometry += 1
         self._xy = pos[:, :2].copy() if n else np.zeros((0, 2))
 
@@ -680,8 +692,8 @@ class SidelinkMedium(Medium):
         s_sub = Prow / L[:, None]
         sci_ok = ((Prow >= self.sens_mw) & ~tx_mask[None, :]
                   & (s_sub >= self.sci_thr_lin * (pool.noise_sub_mw + R[x, :] - s_sub)))
-        with np.errstate(divide="ignore"):
-            rsrp = np.where(sci_ok, 10.0 * np.log10(Prow) - pool.rsrp_offset_by_l[L][:, None], np.nan)
+        # PSSCH-RSRP where decoded (an absent sender's row is all undecoded: any row will do)
+        rsrp = np.where(sci_ok, self._P_db[senders] - pool.rsrp_offset_by_l[L][:, None], np.nan)
         self._sci.write(s, self._present_cols, x, L, np.array([t.prsvp for t in txs], dtype=np.int64),
                         np.array([t.retx for t in txs], dtype=np.int64), rsrp)
         if self._rssi.keep_power:
@@ -711,9 +723,9 @@ class SidelinkMedium(Medium):
 
     def _links(self, t: _Tx, sender: int, on_air: bool) -> _Links:
         """The links of ``t``'s copy to its packet's receivers at this geometry: which are
-        decided (present, sender present), their received power, SNR and interference-free
-        success probability at ``t``'s width; kept per packet and width until the next geometry
-        update (every TB of a policy segment reuses them)."""
+        decided (present, sender present) and their received power; kept per packet and width
+        until the next geometry update (every TB of a policy segment reuses them, and their
+        success probability, :meth:`_fill_clean`)."""
         f = t.frame
         if f.links_geometry != self._geometry:
             f.links_geometry = self._geometry
@@ -723,15 +735,37 @@ class SidelinkMedium(Medium):
             rp = self._rx_positions(t)
             live = rp >= 0 if on_air else np.zeros(rp.shape[0], dtype=bool)
             rl = rp[live]
-            sig = self._P[sender, rl]
-            snr_db = p_clean = None
-            if self.snr_model:
-                fmt = self.pool.formats[t.L]
-                with np.errstate(divide="ignore"):
-                    snr_db = 10.0 * np.log10(sig / fmt.noise_mw)
-                p_clean = fmt.curve.success(snr_db)
-            links = f.links[t.L] = _Links(rp.shape[0], live, rl, sig, snr_db, p_clean)
+            links = f.links[t.L] = _Links(rp.shape[0], t.L, live, rl, self._P[sender, rl])
         return links
+
+    def _fill_clean(self, links: list[_Links]) -> None:
+        """The success probability without interference (at the SNR, by the curve of the
+        width) of the links that lack it, all in one pass."""
+        todo = [lk for lk in links if lk.p_clean is None]
+        if not todo:
+            return
+        pool = self.pool
+        if len(todo) == 1:
+            sig, widths = todo[0].sig, None
+        else:
+            sig = np.concatenate([lk.sig for lk in todo])
+            widths = np.repeat([lk.width for lk in todo], [lk.sig.shape[0] for lk in todo])
+        first = todo[0].width
+        same = all(lk.width == first for lk in todo)
+        noise = pool.formats[first].noise_mw if widths is None else pool.noise_mw_by_l[widths]
+        snr_db = _db(sig / noise)
+        if same:
+            p = pool.formats[first].curve.success(snr_db)
+        else:
+            p = np.zeros(sig.shape[0])
+            for width in np.unique(widths).tolist():
+                sel = widths == width
+                p[sel] = pool.formats[width].curve.success(snr_db[sel])
+        start = 0
+        for lk in todo:
+            end = start + lk.sig.shape[0]
+            lk.p_clean = p[start:end]
+            start = end
 
     def _receive(self, txs: list[_Tx], senders: np.ndarray, air: _Air | None) -> tuple[np.ndarray, list[int]]:
         """The outcome (``_OK`` or a loss cause) of every copy at every one of its receivers,
@@ -742,8 +776,6 @@ class SidelinkMedium(Medium):
             total = sum(sizes)
             self._rx_rng.random(total)  # drawn all the same: the stream stays in step
             return np.full(total, _BELOW, dtype=np.int8), sizes
-        if not self.snr_model:
-            return self._receive_prr(txs, air)
         links = [self._links(t, int(senders[k]), bool(air.on_air[k])) for k, t in enumerate(txs)]
         sizes = [lk.size for lk in links]
         total = sum(sizes)
@@ -751,23 +783,30 @@ class SidelinkMedium(Medium):
         u = self._rx_rng.random(total)
         if not total:
             return cause, sizes
+        if self.snr_model:
+            self._fill_clean(links)
+            clean = [lk.p_clean for lk in links]
+        else:  # the model's PRR of a packet: drawn at its first TB (each copy), 1 for the others
+            clean = [self._prr_only(t.frame, t.frame.rx_nodes[lk.live]) if t.tb == 0 else np.ones(lk.rl.shape[0])
+                     for t, lk in zip(txs, links)]
         if len(links) == 1:
             lk = links[0]
-            live, rl, sig, p_clean = lk.live, lk.rl, lk.sig, lk.p_clean
+            live, rl, sig, p_clean = lk.live, lk.rl, lk.sig, clean[0]
             tl = np.zeros(rl.shape[0], dtype=np.int64)
         else:
             live = np.concatenate([lk.live for lk in links])
             rl = np.concatenate([lk.rl for lk in links])
             sig = np.concatenate([lk.sig for lk in links])
-            p_clean = np.concatenate([lk.p_clean for lk in links])
+            p_clean = np.concatenate(clean)
             tl = np.repeat(np.arange(len(links)), [lk.rl.shape[0] for lk in links])
         p_ok = p_clean
         if air.interf is not None:
             interf = air.interf[tl, rl]
-            if interf.any():  # else the SINR is the SNR, exactly
-                p_ok = self._success_with(air.L, tl, sig, interf)
-        uu = u[live]
-        c = self._causes(uu, p_ok, p_clean, air.sci_ok[tl, rl], sig, air.tx_mask[rl])
+            if interf.any():  # else the SINR is the SNR, exactly, and nothing overlapped
+                # PRR-only models: lost if anything else overlapped the TB at the receiver
+                p_ok = (self._success_with(air.L, tl, sig, interf) if self.snr_model
+                        else np.where(interf > 0.0, 0.0, p_clean))
+        c = self._causes(u[live], p_ok, p_clean, air.sci_ok[tl, rl], sig, air.tx_mask[rl])
         cause[live] = c
         return cause, sizes
 
@@ -775,8 +814,7 @@ class SidelinkMedium(Medium):
         """Decoding probability of each (copy, receiver) at its SINR (the curve of its width)."""
         pool = self.pool
         lt = L[tl]
-        with np.errstate(divide="ignore"):
-            sinr_db = 10.0 * np.log10(sig / (pool.noise_mw_by_l[lt] + interf))
+        sinr_db = _db(sig / (pool.noise_mw_by_l[lt] + interf))
         if int(L.min()) == int(L.max()):
             return pool.formats[int(L[0])].curve.success(sinr_db)
         p_ok = np.zeros(tl.shape[0])
@@ -795,34 +833,6 @@ class SidelinkMedium(Medium):
         c[sig < self.sens_mw] = _BELOW
         c[half_duplex] = _HD
         return c
-
-    def _receive_prr(self, txs: list[_Tx], air: _Air) -> tuple[np.ndarray, list[int]]:
-        """:meth:`_receive` for PRR-only radio models: the model's PRR of a packet if nothing
-        else overlapped the TB at the receiver, else lost (module docstring)."""
-        rx_pos = [self._rx_positions(t) for t in txs]
-        sizes = [p.shape[0] for p in rx_pos]
-        total = sum(sizes)
-        cause = np.full(total, _BELOW, dtype=np.int8)
-        u = self._rx_rng.random(total)
-        if not total:
-            return cause, sizes
-        tk = np.repeat(np.arange(len(txs)), sizes)
-        rp = np.concatenate(rx_pos)
-        live = (rp >= 0) & air.on_air[tk]
-        tl, rl = tk[live], rp[live]
-        sig = air.Prow[tl, rl]
-        p_clean = np.zeros(tl.shape[0])
-        offsets = np.concatenate([[0], np.cumsum(sizes)])
-        live_idx = np.nonzero(live)[0]
-        for k in np.unique(tl).tolist():
-            sel = tl == k
-            f = txs[k].frame
-            nodes = f.rx_nodes[live_idx[sel] - offsets[k]]
-            # the model's PRR is a packet's: drawn at its first TB (each copy), 1 for the others
-            p_clean[sel] = self._prr_only(f, nodes) if txs[k].tb == 0 else 1.0
-        p_ok = p_clean if air.interf is None else np.where(air.interf[tl, rl] > 0.0, 0.0, p_clean)
-        cause[live] = self._causes(u[live], p_ok, p_clean, air.sci_ok[tl, rl], sig, air.tx_mask[rl])
-        return cause, sizes
 
     def _positions_of(self, nodes: np.ndarray) -> np.ndarray:
         if not self._nodes.shape[0]:

@@ -40,8 +40,8 @@ class SciRing:
     announced period and retransmission slot) and, per station column and transmission, the
     RSRP in dBm where the station decoded the SCI (NaN elsewhere). A row is current only if it
     was written for that very slot (idle slots leave stale rows, recognised by their slot).
-    The RSRP is stored column first (``rsrp[col]`` is one station's ring, contiguous), since a
-    selection reads one station's window and a slot writes every station once.
+    The RSRP is stored as (slot row, column, transmission): a slot writes one contiguous block
+    and a selection reads one column's rows as a strided view.
     """
 
     def __init__(self, window: int, columns: int = 16, per_slot: int = 8):
@@ -53,7 +53,7 @@ class SciRing:
         self._alloc(columns, per_slot)
 
     def _alloc(self, columns: int, per_slot: int) -> None:
-        self.rsrp = np.full((columns, self.window, per_slot), np.nan, dtype=np.float16)
+        self.rsrp = np.full((self.window, columns, per_slot), np.nan, dtype=np.float16)
         self.x = np.zeros((self.window, per_slot), dtype=np.int64)
         self.L = np.zeros((self.window, per_slot), dtype=np.int64)
         self.prsvp = np.zeros((self.window, per_slot), dtype=np.int64)
@@ -61,14 +61,14 @@ class SciRing:
 
     def _grow(self, columns: int, per_slot: int) -> None:
         old = (self.rsrp, self.x, self.L, self.prsvp, self.retx)
-        c, k = old[0].shape[0], old[0].shape[2]
+        c, k = old[0].shape[1], old[0].shape[2]
         self._alloc(max(columns, c), max(per_slot, k))
-        self.rsrp[:c, :, :k] = old[0]
+        self.rsrp[:, :c, :k] = old[0]
         self.x[:, :k], self.L[:, :k], self.prsvp[:, :k], self.retx[:, :k] = old[1:]
 
     def ensure_columns(self, columns: int) -> None:
-        if columns > self.rsrp.shape[0]:
-            self._grow(max(columns, 2 * self.rsrp.shape[0]), self.rsrp.shape[2])
+        if columns > self.rsrp.shape[1]:
+            self._grow(max(columns, 2 * self.rsrp.shape[1]), self.rsrp.shape[2])
 
     def write(self, slot: int, cols: np.ndarray, x: np.ndarray, L: np.ndarray, prsvp: np.ndarray,
               retx: np.ndarray, rsrp: np.ndarray) -> None:
@@ -76,11 +76,11 @@ class SciRing:
         the column did not decode the SCI)."""
         k = x.shape[0]
         if k > self.rsrp.shape[2]:
-            self._grow(self.rsrp.shape[0], max(k, 2 * self.rsrp.shape[2]))
+            self._grow(self.rsrp.shape[1], max(k, 2 * self.rsrp.shape[2]))
         row = slot % self.window
         self.slot[row] = slot
         self.count[row] = k
-        block = self.rsrp[:, row]  # (columns, per_slot); entries past k stay NaN
+        block = self.rsrp[row]  # (columns, per_slot); entries past k stay NaN
         block[:] = np.nan
         block[cols, :k] = rsrp.T
         self.x[row, :k], self.L[row, :k], self.prsvp[row, :k], self.retx[row, :k] = x, L, prsvp, retx
@@ -116,12 +116,12 @@ class SciRing:
             live = (sl >= first) & (sl < last)
             if reserving_only:
                 live &= self.reserving[a:b]
-            i, j = np.nonzero(~np.isnan(self.rsrp[col, a:b]) & live[:, None])
+            i, j = np.nonzero(~np.isnan(self.rsrp[a:b, col]) & live[:, None])
             found.append((i + a, j))
         rows, j = found[0] if len(found) == 1 else (np.concatenate([found[0][0], found[1][0]]),
                                                     np.concatenate([found[0][1], found[1][1]]))
         return (self.slot[rows], self.x[rows, j], self.L[rows, j], self.prsvp[rows, j],
-                self.rsrp[col, rows, j].astype(float), self.retx[rows, j])
+                self.rsrp[rows, col, j].astype(float), self.retx[rows, j])
 
 
 class RssiRing:
