@@ -194,6 +194,10 @@ class Selection:
     total: int
 
 
+_NO_SHIFT = np.zeros(1, dtype=np.int64)  # a single transmission: no later reservations
+_NO_SHIFT.flags.writeable = False
+
+
 def _expand_ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(event index, value) for every integer in [lo_e, hi_e] of every event e."""
     length = np.maximum(hi - lo + 1, 0)
@@ -216,7 +220,7 @@ def _exclude_unmonitored(avail0: np.ndarray, need: float, n: int, base: int, ny:
     if len(reservations) * shifts.shape[0] > 8:
         rows = _unmonitored_rows_all(n, base, ny, unmonitored, shifts, hyp_periods, tscal)
     else:  # few (reservation, shift) pairs: the unmonitored slots hitting the window, by bisection
-        u = np.sort(unmonitored)
+        u = unmonitored  # ascending
         hits = []
         for period, q in reservations:
             for shift in shifts.tolist():
@@ -230,7 +234,7 @@ def _exclude_unmonitored(avail0: np.ndarray, need: float, n: int, base: int, ny:
         return avail0
     trial = avail0.copy()
     trial[rows] = False
-    return trial if trial.sum() >= need else avail0
+    return trial if np.count_nonzero(trial) >= need else avail0
 
 
 def _unmonitored_rows_all(n: int, base: int, ny: int, unmonitored: np.ndarray, shifts: np.ndarray,
@@ -320,7 +324,7 @@ def select_resource(
         n: the slot the selection is triggered in; candidates are in [n + t1, n + t2].
         L: sub-channels per transmission. n_sub: sub-channels in the pool.
         sci: (m, x, L, prsvp, rsrp, retx) of the SCIs decoded in the sensing window.
-        unmonitored: slots of the sensing window in which the station transmitted.
+        unmonitored: slots of the sensing window in which the station transmitted, ascending.
         own_planned: slots in which the station already has a transmission planned (an array
             or any iterable of ints).
         p_tx: the reservation period of this selection in slots (0: a single transmission).
@@ -350,7 +354,7 @@ def select_resource(
     need = share * total
     jmax = (t2 // p_tx + 1) if p_tx > 0 else 1
     jmax = max(1, min(jmax, c_resel if p_tx > 0 else 1))
-    shifts = p_tx * np.arange(jmax)
+    shifts = p_tx * np.arange(jmax) if p_tx > 0 else _NO_SHIFT
     avail = _exclude_unmonitored(avail0, need, n, base, ny, unmonitored, shifts, hyp_periods, tscal)
     maxr = _reserved_rsrp(sci, n, base, ny, nx, L, shifts, tscal)
 
@@ -358,13 +362,13 @@ def select_resource(
     th = float(threshold_dbm)
     if maxr is None:  # nothing reserved in the window: every available candidate passes at once
         s_a = avail
-        count = int(s_a.sum())
+        count = int(np.count_nonzero(s_a))
     else:
         finite = maxr[np.isfinite(maxr) & avail]
         top = float(finite.max()) if finite.shape[0] else -np.inf
         while True:
             s_a = avail & (maxr <= th)
-            count = int(s_a.sum())
+            count = int(np.count_nonzero(s_a))
             if count >= need or th >= top:
                 break
             th += 3.0
