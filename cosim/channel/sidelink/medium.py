@@ -677,8 +677,7 @@ class SidelinkMedium(Medium):
         pool = self.pool
         k = len(txs)
         on_air = senders >= 0
-        x = np.array([t.x for t in txs], dtype=np.int64)
-        L = np.array([t.L for t in txs], dtype=np.int64)
+        x, L, prsvp, retx = np.array([(t.x, t.L, t.prsvp, t.retx) for t in txs], dtype=np.int64).T
         if on_air.all():
             Prow = self._P[senders]
         else:
@@ -694,8 +693,7 @@ class SidelinkMedium(Medium):
                   & (s_sub >= self.sci_thr_lin * (pool.noise_sub_mw + R[x, :] - s_sub)))
         # PSSCH-RSRP where decoded (an absent sender's row is all undecoded: any row will do)
         rsrp = np.where(sci_ok, self._P_db[senders] - pool.rsrp_offset_by_l[L][:, None], np.nan)
-        self._sci.write(s, self._present_cols, x, L, np.array([t.prsvp for t in txs], dtype=np.int64),
-                        np.array([t.retx for t in txs], dtype=np.int64), rsrp)
+        self._sci.write(s, self._present_cols, x, L, prsvp, retx, rsrp)
         if self._rssi.keep_power:
             self._rssi.write(s, self._present_cols, R.T.astype(np.float32))
         busy = ((R + pool.noise_sub_mw) >= self.cbr_thr_mw).sum(axis=0)
@@ -946,10 +944,14 @@ class SidelinkMedium(Medium):
             first = self._busy_upto + 1
             if s - first + 1 >= w:
                 self._busy[:] = 0
+            elif first % w <= s % w:  # the idle slots since the last written one, and s
+                self._busy[first % w: s % w + 1] = 0
             else:
-                self._busy[np.arange(first, s + 1) % w] = 0
+                self._busy[first % w:] = 0
+                self._busy[: s % w + 1] = 0
             self._busy_upto = s
-        self._busy[s % w, : self._busy.shape[1]] = 0
+        else:
+            self._busy[s % w] = 0
         self._busy[s % w, self._present_cols] = busy
 
     # ------------------------------------------------------------------ accounting

@@ -84,7 +84,7 @@ class SciRing:
         block[:] = np.nan
         block[cols, :k] = rsrp.T
         self.x[row, :k], self.L[row, :k], self.prsvp[row, :k], self.retx[row, :k] = x, L, prsvp, retx
-        reserving = bool(((prsvp > 0) | (retx >= 0)).any())
+        reserving = bool(prsvp.max() > 0 or retx.max() >= 0)
         self.reserving[row] = reserving
         if reserving:
             self.last_reserving = slot
