@@ -222,8 +222,6 @@ def test_policy_vector_round_trip_and_isolation():
         fleet.set_policy_vector(0, torch.full((fleet.policy_dim,), float("nan")))
 
 
-# torch.func.jvp loads torch's jvp decompositions through torch.jit.script on first use
-@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_functional_policy_matches_fleet_and_supports_jvp():
     fleet = make_fleet()
     obs = torch.randn(3, 4, OBS_DIM, dtype=torch.float64)
