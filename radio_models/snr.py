@@ -258,8 +258,13 @@ class ShadowedSnrModel(SnrRadioModel):
     def cutoff_shadowing_db(self) -> float:
         return self.shadowing_sigma_db
 
+    def unshadowed_loss_db(self, links: LinkBatch) -> np.ndarray:
+        """Each link's loss before shadowing: the median at its distance (a model whose loss
+        depends on more of the link, e.g. antenna heights, says so here)."""
+        return self.median_path_loss_db(self._distance(links))
+
     def sample_path_loss_db(self, links: LinkBatch, rng: np.random.Generator) -> np.ndarray:
-        loss = self.median_path_loss_db(self._distance(links))
+        loss = self.unshadowed_loss_db(links)
         if self.shadowing_sigma_db > 0.0:
             loss = loss + self.shadowing_sigma_db * rng.standard_normal(len(links))
         return loss
@@ -270,8 +275,8 @@ class ShadowedSnrModel(SnrRadioModel):
         return 1 if self.shadowing_sigma_db > 0.0 else 0
 
     def path_loss_from_normals_db(self, links: LinkBatch, normals: np.ndarray) -> np.ndarray:
-        """Median loss + sigma x the link's normal (column 0)."""
-        loss = self.median_path_loss_db(self._distance(links))
+        """Unshadowed loss + sigma x the link's normal (column 0)."""
+        loss = self.unshadowed_loss_db(links)
         if self.shadowing_sigma_db > 0.0:
             loss = loss + self.shadowing_sigma_db * np.asarray(normals, dtype=float)[:, 0]
         return loss

@@ -22,7 +22,7 @@ import numpy as np
 from . import _validation as check
 from .base import DEFAULT_ANTENNA_HEIGHT_M, LinkBatch
 from .link_budget import SPEED_OF_LIGHT_MPS
-from .snr import SnrRadioModel
+from .snr import ShadowedSnrModel
 
 __all__ = ["WinnerPlusB1", "winner_b1_los_path_loss_db"]
 
@@ -41,7 +41,7 @@ def winner_b1_los_path_loss_db(distance_m, frequency_ghz: float = 5.91, tx_heigh
     return np.maximum(np.where(d < d_bp, near, far), free)
 
 
-class WinnerPlusB1(SnrRadioModel):
+class WinnerPlusB1(ShadowedSnrModel):
     """WINNER+ B1 LOS + log-normal shadowing (module docstring). Parameters: ``shadowing_sigma_db``
     [3.0], ``environment_height_m`` [0.0], and the common SNR-model ones (``frequency_ghz``
     defaults to 5.91, ``min_distance_m`` to 3)."""
@@ -62,26 +62,7 @@ class WinnerPlusB1(SnrRadioModel):
                                           environment_height_m=self.environment_height_m,
                                           min_distance_m=self.min_distance_m)
 
-    def _links_loss(self, links: LinkBatch) -> np.ndarray:
+    def unshadowed_loss_db(self, links: LinkBatch) -> np.ndarray:
+        """The loss at each link's own antenna heights (the module docstring)."""
         return winner_b1_los_path_loss_db(links.distance_m, self.frequency_ghz, links.tx_height_m, links.rx_height_m,
                                           self.environment_height_m, self.min_distance_m)
-
-    @property
-    def cutoff_shadowing_db(self) -> float:
-        return self.shadowing_sigma_db
-
-    def sample_path_loss_db(self, links: LinkBatch, rng: np.random.Generator) -> np.ndarray:
-        loss = self._links_loss(links)
-        if self.shadowing_sigma_db > 0.0:
-            loss = loss + self.shadowing_sigma_db * rng.standard_normal(len(links))
-        return loss
-
-    @property
-    def random_terms(self) -> int:
-        return 1 if self.shadowing_sigma_db > 0.0 else 0
-
-    def path_loss_from_normals_db(self, links: LinkBatch, normals: np.ndarray) -> np.ndarray:
-        loss = self._links_loss(links)
-        if self.shadowing_sigma_db > 0.0:
-            loss = loss + self.shadowing_sigma_db * np.asarray(normals, dtype=float)[:, 0]
-        return loss
