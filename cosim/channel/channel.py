@@ -138,7 +138,7 @@ class Channel:
         self.ideal = config.mode == "ideal"
         self.payload_bits = 8 * config.payload_bytes
         self.request_bits = 8 * config.request_bytes
-        self.framing = config.framing()
+        self.framing = medium_registry.packet_framing(config.medium, config.framing(), config.medium_params)
         self._radio_rng, self._loss_rng = _two_streams(rng)
         self.medium: Medium | None = None  # ideal mode: none
         if not self.ideal:

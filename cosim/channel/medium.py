@@ -11,6 +11,8 @@ registered name, an entry point of ``cosim.radio_media`` or ``package.module:Cla
 
 A medium is a subclass of :class:`Medium`. The channel calls, all at the current simulated time:
 
+- :meth:`Medium.packet_framing` once per channel, before the medium exists: the limit and
+  overheads of the frames the channel cuts packets into for this medium (default: 802.11's);
 - :meth:`Medium.from_setup` once per channel (per epoch), with a :class:`MediumSetup` (the SimPy
   environment, the radio model, the framing, a random stream, the retry limit, a callback for
   every attempt, the current graph) and the medium's parameters;
@@ -147,6 +149,14 @@ class Medium(ABC):
         checked against :meth:`from_setup`'s signature); called when a scenario is loaded, so
         that ``cosim validate`` reports them. Default: none."""
         return []
+
+    @classmethod
+    def packet_framing(cls, framing: Framing, params: dict[str, Any]) -> Framing:
+        """How the channel cuts packets into the frames it hands to this medium, given the
+        channel's 802.11 framing (``channel.msdu_max_bytes`` and the per-frame overheads) and
+        the medium's resolved parameters. Default: the 802.11 framing unchanged; a medium
+        whose layer 2 segments packets itself (the sidelink's RLC) returns a larger limit."""
+        return framing
 
     @abstractmethod
     def update(self, nodes: np.ndarray, positions: np.ndarray, heights: np.ndarray, topology: Topology,

@@ -35,7 +35,7 @@ from typing import Any
 from . import loading
 
 __all__ = ["ENTRY_POINT_GROUP", "MediumError", "register_medium", "available", "resolve", "parameters",
-           "resolve_params", "carries_broadcast", "broadcast_media", "create"]
+           "resolve_params", "packet_framing", "carries_broadcast", "broadcast_media", "create"]
 
 ENTRY_POINT_GROUP = "cosim.radio_media"
 
@@ -117,6 +117,25 @@ def resolve_params(name: str, params: Mapping[str, Any] | None) -> dict[str, Any
     if problems:
         raise MediumError("; ".join(text for _, text in problems), problems)
     return {**accepted.defaults, **params}
+
+
+def packet_framing(name: str, framing: Any, params: Mapping[str, Any] | None = None) -> Any:
+    """The framing the channel uses for packets it hands to the medium ``name``
+    (``Medium.packet_framing`` of its class, given the channel's 802.11 framing and the
+    medium's resolved parameters)."""
+    cls = resolve(name)
+    params = resolve_params(name, params)
+    try:
+        out = cls.packet_framing(framing, params)
+    except Exception as exc:  # noqa: BLE001 - a plug-in may raise anything
+        if _is_builtin(cls):
+            raise
+        raise MediumError(f"medium {name!r}: packet_framing() failed: {type(exc).__name__}: {exc}") from exc
+    from cosim.channel.framing import Framing  # here: the channel package imports this module
+
+    if not isinstance(out, Framing):
+        raise MediumError(f"medium {name!r}: packet_framing() returned {type(out).__name__}, not a Framing")
+    return out
 
 
 def carries_broadcast(name: str) -> bool:

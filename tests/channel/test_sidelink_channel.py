@@ -52,10 +52,26 @@ def test_a_pull_over_the_sidelink_arrives_with_its_payload():
     result = proc.value
     assert result.ok and result.payload == "theta" and result.size_bits == 8 * 20_000
     m = ch.metrics()
-    # 20 000 bytes: 4 packets of 4480 bytes, each cut by the channel's 802.11 framing into two
-    # MSDUs, and 2080 bytes in one: 9 frames and the request, each one TB or more
-    assert m["channel_payload_packets"] == 9 and m["mac_frames_sent"] == 10
-    assert m["sl_transport_blocks_sent"] >= 10 and m["sl_dynamic_selections"] == m["sl_transport_blocks_sent"]
+    # 20 000 bytes: 4 packets of 4480 bytes and one of 2080, each handed to the sidelink whole
+    # (below the PDCP SDU limit, no 802.11 MSDU cut) and mapped to TBs there; plus the request
+    assert m["channel_payload_packets"] == 5 and m["mac_frames_sent"] == 6
+    pool = ch.medium.pool
+    tbs = 4 * len(pool.tb_plan(8 * 4480)) + len(pool.tb_plan(8 * 2080)) + len(pool.tb_plan(8 * 64))
+    assert len(pool.tb_plan(8 * 4480)) == 5  # NR defaults: 5 TBs (the 802.11 cut made it 6)
+    assert m["sl_transport_blocks_sent"] >= tbs and m["sl_dynamic_selections"] == m["sl_transport_blocks_sent"]
+
+
+@pytest.mark.parametrize("technology, limit", [("nr_mode2", 9000), ("lte_mode4", 8188)])
+def test_packets_are_cut_at_the_pdcp_sdu_limit_not_at_the_802_11_msdu(technology, limit):
+    env, ch = make(payload_bytes=20_000, security_bytes=100, medium_params={"technology": technology})
+    framing = ch.framing
+    # whole packets up to the PDCP SDU limit, less the security overhead; no MAC header, FCS or LLC
+    assert framing.max_payload_bytes == limit - 100 and framing.overhead_bytes == 100
+    assert ch._packet_sizes(8 * 20_000) == [8 * (limit - 100)] * 2 + [8 * (20_000 - 2 * (limit - 100))]
+    # the 802.11 media keep the MSDU limit
+    csma = Channel(simpy.Environment(), ChannelConfig(radio=UNIT_DISK, medium="csma", payload_bytes=20_000),
+                   np.random.default_rng(0))
+    assert csma.framing.max_payload_bytes == 2304 - 8
 
 
 def test_lost_transport_blocks_are_sent_again_up_to_the_retry_limit():

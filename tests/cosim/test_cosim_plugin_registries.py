@@ -38,6 +38,19 @@ PLUGINS = textwrap.dedent('''
 
     class Pipes(IndependentMedium):
         pass
+
+
+    class BigFrames(IndependentMedium):
+        @classmethod
+        def packet_framing(cls, framing, params):
+            from cosim.channel.framing import Framing
+            return Framing(10_000, mac_header_bytes=0, fcs_bytes=0, llc_bytes=0)
+
+
+    class BadFrames(IndependentMedium):
+        @classmethod
+        def packet_framing(cls, framing, params):
+            return 10_000
 ''')
 
 
@@ -126,6 +139,14 @@ def test_media_by_path_registered_name_and_entry_point(tmp_path, plugin_module, 
     monkeypatch.syspath_prepend(str(site))
     cfg = load_config(SCENARIOS / "figure8.yaml", ["channel.medium=pipes"])
     assert cfg.channel.medium == "pipes" and cfg.channel.medium_params == {}
+
+
+def test_a_medium_chooses_how_packets_are_cut(plugin_module):
+    config = ChannelConfig(medium=f"{plugin_module}:BigFrames", payload_bytes=20_000)
+    channel = Channel(simpy.Environment(), config, np.random.default_rng(0))
+    assert channel._packet_sizes(8 * 20_000) == [8 * 10_000] * 2
+    with pytest.raises(medium_registry.MediumError, match="packet_framing.. returned int, not a Framing"):
+        Channel(simpy.Environment(), ChannelConfig(medium=f"{plugin_module}:BadFrames"), np.random.default_rng(0))
 
 
 def test_csma_parameters_under_the_old_keys_are_still_read():

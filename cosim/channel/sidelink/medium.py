@@ -75,8 +75,9 @@ import radio_models
 from radio_models import sidelink_phy as phy
 from radio_models.snr import SnrRadioModel
 
+from ..framing import Framing
 from ..medium import Frame, Medium, MediumSetup, child_stream
-from .params import SidelinkParameterError, SidelinkParams
+from .params import MAX_SDU_BYTES, SidelinkParameterError, SidelinkParams
 from .pool import ResourcePool
 from .sensing import RssiRing, SciRing, select_resource
 
@@ -281,6 +282,17 @@ class SidelinkMedium(Medium):
 
         return cls(setup.env, setup.model, child_stream(setup.rng), checked, on_attempt=setup.on_attempt,
                    prr=prr, retry_limit=setup.retry_limit)
+
+    @classmethod
+    def packet_framing(cls, framing: Framing, params: dict[str, Any]) -> Framing:
+        """Packets go to the sidelink whole up to the PDCP SDU limit of the technology
+        (:data:`MAX_SDU_BYTES`), where the transport-block mapping cuts them (RLC
+        segmentation), not at 802.11's MSDU limit; 802.11's MAC header, FCS and LLC/SNAP do not
+        exist here (the layer-2 headers of PDCP, RLC and MAC are not counted, as in the
+        analytical model of Gonzalez-Martin et al.); ``channel.security_bytes`` still counts."""
+        technology = params.get("technology") or SidelinkParams.technology
+        return Framing(MAX_SDU_BYTES[technology], mac_header_bytes=0, fcs_bytes=0, llc_bytes=0,
+                       security_bytes=framing.security_bytes)
 
     @classmethod
     def check_params(cls, params: dict[str, Any]) -> list[tuple[str, str]]:

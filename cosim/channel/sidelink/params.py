@@ -16,9 +16,13 @@ from typing import Any
 
 from radio_models import sidelink_phy as phy
 
-__all__ = ["SidelinkParams", "SidelinkParameterError", "TECHNOLOGIES", "reselection_counter_range"]
+__all__ = ["SidelinkParams", "SidelinkParameterError", "TECHNOLOGIES", "MAX_SDU_BYTES", "reselection_counter_range"]
 
 TECHNOLOGIES = ("lte_mode4", "nr_mode2")
+
+MAX_SDU_BYTES = {"lte_mode4": 8188, "nr_mode2": 9000}
+"""Largest packet (PDCP SDU) per technology: TS 36.323 §4.3.1 (8188 octets), TS 38.323 §4.3.1
+(9000 bytes). Below it a packet goes to the sidelink whole and RLC cuts it into transport blocks."""
 
 # TS 38.214 Table 8.1.4-2: T_proc,1 in slots per sub-carrier spacing (upper bound of T1)
 _NR_T_PROC_1 = {15: 3, 30: 5, 60: 9}
