@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -40,6 +41,60 @@ def _finish(proc) -> Result:
     return Result(proc.returncode, out, err).clean()
 
 
+class _Background:
+    """A run started in the background whose stderr is read as it comes, to see what the run
+    says when a signal lands."""
+
+    def __init__(self, out, *sets):
+        self.out = out
+        self.proc = _start(out, *sets)
+        self._err: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self._err.append(line)
+
+    def wait_for_line(self, *texts: str, limit=60.0) -> str:
+        """The first stderr line holding one of ``texts``."""
+        deadline = time.monotonic() + limit
+        while True:
+            for line in list(self._err):
+                if any(t in line for t in texts):
+                    return line
+            assert time.monotonic() < deadline and (self.proc.poll() is None or self._reader.is_alive()), \
+                "".join(self._err)
+            time.sleep(0.01)
+
+    def finish(self) -> Result:
+        self.proc.wait(timeout=120)
+        self._reader.join(timeout=30)
+        return Result(self.proc.returncode, self.proc.stdout.read(), "".join(self._err)).clean()
+
+
+# What the run says at the first signal: inside an epoch, or in the moment between an epoch's row
+# and its checkpoint (where it rightly stops right after that checkpoint)
+INSIDE_AN_EPOCH = ("stopping at the end of this step", "stopping after the current epoch")
+BETWEEN_EPOCHS = "stopping after the checkpoint of epoch"
+
+
+def _interrupt_inside_an_epoch(base, sets, rows, *, checkpoint=False, tries=4) -> _Background:
+    """A run that got a SIGINT while the epoch after its first ``rows`` rows (and, with
+    ``checkpoint``, its first checkpoint) was running. A try whose signal landed between an
+    epoch's row and its checkpoint is finished and another started in a fresh directory."""
+    for k in range(tries):
+        run = _Background(base.with_name(f"{base.name}_{k}"), *sets)
+        _wait_rows(run.out, rows, run.proc)
+        if checkpoint:
+            _wait_checkpoint(run.out, run.proc)
+        run.proc.send_signal(signal.SIGINT)
+        if any(t in run.wait_for_line(*INSIDE_AN_EPOCH, BETWEEN_EPOCHS) for t in INSIDE_AN_EPOCH):
+            return run
+        assert run.finish().rc == 130
+    raise AssertionError(f"every one of {tries} signals landed between an epoch and its checkpoint")
+
+
 def _wait_checkpoint(out, proc, limit=90.0):
     """Wait for the first checkpoint: the epoch after it has begun."""
     deadline = time.monotonic() + limit
@@ -55,13 +110,9 @@ def test_first_signal_stops_at_the_step_when_nothing_finished_is_lost(cli, tmp_p
     checkpoint_every 2: epoch 1 is not covered by a checkpoint yet, so it finishes and one is
     written. Either way the resumed run equals an uninterrupted one."""
     sets = ("learner=random", "env.horizon=1200", "train.eval_every=0", f"train.checkpoint_every={every}")
-    out = tmp_path / "run"
-    proc = _start(out, *sets, "train.epochs=40")
-    _wait_rows(out, 1, proc)
-    if every == 1:
-        _wait_checkpoint(out, proc)
-    proc.send_signal(signal.SIGINT)
-    result = _finish(proc)
+    run = _interrupt_inside_an_epoch(tmp_path / "run", (*sets, "train.epochs=40"), 1, checkpoint=every == 1)
+    out = run.out
+    result = run.finish()
     assert result.rc == 130, result.err
     assert ("redone on resume" in result.err) == (every == 1), result.err
     assert len(_rows(out)) == rows_after
@@ -100,12 +151,11 @@ def test_second_signal_stops_at_once_and_leaves_a_resumable_directory(cli, tmp_p
     out = tmp_path / "run"
     # epoch 1 is not covered by a checkpoint (every 2 epochs): the first signal waits for its end
     sets = (*sets, "train.checkpoint_every=2")
-    proc = _start(out, *sets, "train.epochs=40")
-    _wait_rows(out, 1, proc)
-    proc.send_signal(signal.SIGINT)
+    run = _interrupt_inside_an_epoch(out, (*sets, "train.epochs=40"), 1)
+    out = run.out
     time.sleep(0.3)
-    proc.send_signal(second)
-    result = _finish(proc)
+    run.proc.send_signal(second)
+    result = run.finish()
     assert result.rc == status, result.err
     assert "interrupted again" in result.err
     done = len(_rows(out))  # may hold one row more than the checkpoint: the resume drops it
