@@ -120,6 +120,22 @@ def common_candidates(r_psr: np.ndarray, r0: float, beta: float, ne: float, spsr
     return ca * (0.2 * n / (n - ne)) ** 2  # eq. 26: N_c = 0.2 N, N_a = N - N_e
 
 
+def pair_reuse(beta: float, pt_dbm: float, sub_channels: int, distances, lam: float = 10.0) -> np.ndarray:
+    """p_SIM of step 2 (eqs. 23-30): the probability that two vehicles ``distances`` m apart
+    hold the same resource, before the factor of interference of eq. 15."""
+    n_res = sub_channels * 1000.0 / lam
+    n_c = 0.2 * n_res
+    d_aux = np.arange(-1500, 1501)
+    psr_aux = psr(d_aux, pt_dbm)
+    spsr = beta * psr_aux.sum()
+    ne2 = _excluded(spsr, n_res)
+    r_psr = np.correlate(psr_aux, psr_aux, mode="full")[len(d_aux) - 1:]
+    cc2 = common_candidates(r_psr, r_psr[0], beta, ne2, spsr, n_res)
+    d = np.asarray(distances, dtype=float)
+    lag = np.minimum(np.round(np.abs(d)).astype(int), r_psr.shape[0] - 1)
+    return (1.0 - (1.0 - 1.0 / lam) * psr(d, pt_dbm)) * cc2[lag] / (n_c * n_c)
+
+
 def model(beta: float, lam: float, pt_dbm: float, sub_channels: int, distances) -> dict[str, np.ndarray]:
     """PDR and the four error probabilities at each distance (m), and the CBR (eq. 34)."""
     rbs, curve_name = SETTINGS[sub_channels]
@@ -136,7 +152,6 @@ def model(beta: float, lam: float, pt_dbm: float, sub_channels: int, distances) 
     psr_aux = psr(d_aux, pt_dbm)
     spsr = beta * psr_aux.sum()  # eq. 29.1
     ne2 = _excluded(spsr, n_res)
-    na2 = n_res - ne2
     cbr = ne2 / n_res  # eq. 34
     r_psr = np.correlate(psr_aux, psr_aux, mode="full")[len(d_aux) - 1:]  # eq. 30.2, lags 0..3000
     r0 = r_psr[0]
@@ -150,7 +165,6 @@ def model(beta: float, lam: float, pt_dbm: float, sub_channels: int, distances) 
         if na3 >= n_c:
             break
         p_sen3 += 0.1
-    cc2 = common_candidates(r_psr, r0, beta, ne2, spsr, n_res)
     cc3 = common_candidates(r_psr, r0, beta, ne3, spsr, n_res)
 
     k_max = round(1000 * beta)
@@ -165,9 +179,8 @@ def model(beta: float, lam: float, pt_dbm: float, sub_channels: int, distances) 
         p_sinr = p_error_sinr(pt_dbm - path_loss_db(di), pt_dbm - path_loss_db(d_ir), noise, curve)
         p_int = (p_sinr - pro[idx]) / (1.0 - pro[idx])  # eq. 18
         lag = np.minimum(np.round(np.abs(d_it)).astype(int), r_psr.shape[0] - 1)
-        p_s2 = 1.0 - (1.0 - 1.0 / lam) * psr(d_it, pt_dbm)  # eq. 24
-        p_s3 = 1.0 - (1.0 - 1.0 / lam) * psr(d_it, pt_dbm, p_sen3)
-        col2[idx] = 1.0 - np.prod(1.0 - p_s2 * cc2[lag] / (n_c * n_c) * p_int)  # eqs. 23, 15, 14
+        p_s3 = 1.0 - (1.0 - 1.0 / lam) * psr(d_it, pt_dbm, p_sen3)  # eq. 24 at step 3's threshold
+        col2[idx] = 1.0 - np.prod(1.0 - pair_reuse(beta, pt_dbm, sub_channels, d_it, lam) * p_int)  # eqs. 23, 15, 14
         col3[idx] = 1.0 - np.prod(1.0 - p_s3 * cc3[lag] / (n_c * n_c) * p_int)  # eqs. 31, 15, 14
     alpha = 0.0 if cbr < 0.2 else (2 * cbr - 0.4 if cbr <= 0.7 else 1.0)  # eq. 22
     if alpha >= 1.0:

@@ -176,6 +176,11 @@ def test_sps_keeps_its_resource_for_the_counter_then_reselects():
     assert m["sl_sps_selections"] == 1 and len(runs) - 1 <= m["sl_sps_reselections"] <= len(runs)
     # latency of a CAM is at most the selection window (100 ms)
     assert all(0 < f.first_tx_at - f.enqueued_at <= 0.1 + 1e-9 for f in log if f.first_tx_at is not None)
+    # the resource map: station 0's reservation, its next slot after its last transmission (100
+    # slots after it, or up to a selection window after the next CAM if that one reselected)
+    (next_slot, period, x, width), = med.reservations().values()
+    assert list(med.reservations()) == [0] and period == 100 and width == 1 and 0 <= x < 4
+    assert slots[-1] < next_slot <= slots[-1] + 200
 
 
 def test_p_keep_keeps_the_resource_when_the_counter_runs_out():

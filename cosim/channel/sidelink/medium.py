@@ -310,6 +310,12 @@ class SidelinkMedium(Medium):
     def cam_queue_delays(self) -> list[float]:
         return self._cam_delays
 
+    def reservations(self) -> dict[int, tuple[int, int, int, int]]:
+        """The semi-persistent reservations held now, by station: ``(next slot, period in slots,
+        first sub-channel, sub-channels)``; two stations whose next slots are equal modulo the
+        period and whose sub-channels overlap transmit on each other (the resource map)."""
+        return {int(node): (s.next_slot, s.period, s.x, s.L) for node, s in self._sps.items()}
+
     # ------------------------------------------------------------------ stations, geometry
 
     def _column(self, node: int) -> int:
