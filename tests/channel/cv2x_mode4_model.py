@@ -120,20 +120,33 @@ def common_candidates(r_psr: np.ndarray, r0: float, beta: float, ne: float, spsr
     return ca * (0.2 * n / (n - ne)) ** 2  # eq. 26: N_c = 0.2 N, N_a = N - N_e
 
 
+D_AUX = np.arange(-1500, 1501)  # the discretisation of eqs. 29-32 (1 m, 1.5 km either side)
+
+
+def _step2(beta: float, pt_dbm: float, n_res: float) -> tuple[float, float, np.ndarray]:
+    """Step 2's sensed vehicles S_PSR (eq. 29.1), excluded resources N_e (eq. 29) and the PSR
+    autocorrelation by lag in m (eq. 30.2, lags 0..3000)."""
+    psr_aux = psr(D_AUX, pt_dbm)
+    spsr = beta * psr_aux.sum()
+    r_psr = np.correlate(psr_aux, psr_aux, mode="full")[len(D_AUX) - 1:]
+    return spsr, _excluded(spsr, n_res), r_psr
+
+
+def _p_sim(d, pt_dbm: float, lam: float, cc: np.ndarray, n_c: float, p_sen: float = P_SEN_DBM) -> np.ndarray:
+    """Eqs. 23-24 (31 at step 3's threshold ``p_sen``): the probability that two vehicles ``d``
+    m apart use the same resource, from their common candidates ``cc`` by lag."""
+    d = np.asarray(d, dtype=float)
+    lag = np.minimum(np.round(np.abs(d)).astype(int), cc.shape[0] - 1)
+    return (1.0 - (1.0 - 1.0 / lam) * psr(d, pt_dbm, p_sen)) * cc[lag] / (n_c * n_c)
+
+
 def pair_reuse(beta: float, pt_dbm: float, sub_channels: int, distances, lam: float = 10.0) -> np.ndarray:
     """p_SIM of step 2 (eqs. 23-30): the probability that two vehicles ``distances`` m apart
     hold the same resource, before the factor of interference of eq. 15."""
     n_res = sub_channels * 1000.0 / lam
-    n_c = 0.2 * n_res
-    d_aux = np.arange(-1500, 1501)
-    psr_aux = psr(d_aux, pt_dbm)
-    spsr = beta * psr_aux.sum()
-    ne2 = _excluded(spsr, n_res)
-    r_psr = np.correlate(psr_aux, psr_aux, mode="full")[len(d_aux) - 1:]
+    spsr, ne2, r_psr = _step2(beta, pt_dbm, n_res)
     cc2 = common_candidates(r_psr, r_psr[0], beta, ne2, spsr, n_res)
-    d = np.asarray(distances, dtype=float)
-    lag = np.minimum(np.round(np.abs(d)).astype(int), r_psr.shape[0] - 1)
-    return (1.0 - (1.0 - 1.0 / lam) * psr(d, pt_dbm)) * cc2[lag] / (n_c * n_c)
+    return _p_sim(distances, pt_dbm, lam, cc2, 0.2 * n_res)
 
 
 def model(beta: float, lam: float, pt_dbm: float, sub_channels: int, distances) -> dict[str, np.ndarray]:
@@ -148,23 +161,20 @@ def model(beta: float, lam: float, pt_dbm: float, sub_channels: int, distances) 
 
     n_res = sub_channels * 1000.0 / lam  # eq. 28: resources in the selection window
     n_c = 0.2 * n_res
-    d_aux = np.arange(-1500, 1501)
-    psr_aux = psr(d_aux, pt_dbm)
-    spsr = beta * psr_aux.sum()  # eq. 29.1
-    ne2 = _excluded(spsr, n_res)
+    spsr, ne2, r_psr = _step2(beta, pt_dbm, n_res)
     cbr = ne2 / n_res  # eq. 34
-    r_psr = np.correlate(psr_aux, psr_aux, mode="full")[len(d_aux) - 1:]  # eq. 30.2, lags 0..3000
     r0 = r_psr[0]
 
     # step 3: the threshold raised (0.1 dB steps) until N_a >= N_c (eqs. 32, 33)
     p_sen3 = P_SEN_DBM
     while True:
-        spsr_n = 2.0 * beta * psr(d_aux, pt_dbm, p_sen3).sum()  # eq. 32.1
+        spsr_n = 2.0 * beta * psr(D_AUX, pt_dbm, p_sen3).sum()  # eq. 32.1
         ne3 = _excluded(spsr_n, n_res)
         na3 = n_res - ne3
         if na3 >= n_c:
             break
         p_sen3 += 0.1
+    cc2 = common_candidates(r_psr, r0, beta, ne2, spsr, n_res)
     cc3 = common_candidates(r_psr, r0, beta, ne3, spsr, n_res)
 
     k_max = round(1000 * beta)
@@ -178,10 +188,8 @@ def model(beta: float, lam: float, pt_dbm: float, sub_channels: int, distances) 
         d_it = d_ir + di  # to the transmitter
         p_sinr = p_error_sinr(pt_dbm - path_loss_db(di), pt_dbm - path_loss_db(d_ir), noise, curve)
         p_int = (p_sinr - pro[idx]) / (1.0 - pro[idx])  # eq. 18
-        lag = np.minimum(np.round(np.abs(d_it)).astype(int), r_psr.shape[0] - 1)
-        p_s3 = 1.0 - (1.0 - 1.0 / lam) * psr(d_it, pt_dbm, p_sen3)  # eq. 24 at step 3's threshold
-        col2[idx] = 1.0 - np.prod(1.0 - pair_reuse(beta, pt_dbm, sub_channels, d_it, lam) * p_int)  # eqs. 23, 15, 14
-        col3[idx] = 1.0 - np.prod(1.0 - p_s3 * cc3[lag] / (n_c * n_c) * p_int)  # eqs. 31, 15, 14
+        col2[idx] = 1.0 - np.prod(1.0 - _p_sim(d_it, pt_dbm, lam, cc2, n_c) * p_int)  # eqs. 23, 15, 14
+        col3[idx] = 1.0 - np.prod(1.0 - _p_sim(d_it, pt_dbm, lam, cc3, n_c, p_sen3) * p_int)  # eqs. 31, 15, 14
     alpha = 0.0 if cbr < 0.2 else (2 * cbr - 0.4 if cbr <= 0.7 else 1.0)  # eq. 22
     if alpha >= 1.0:
         col3[:] = 0.0
