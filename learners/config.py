@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 _DTYPES = ("float32", "float64")
+_MATMUL_DTYPES = ("float32", "bfloat16")
 
 
 class SACConfigError(ValueError):
@@ -69,6 +70,14 @@ class SACConfig:
       networks mixes permuted hidden units, which makes q of the mixing bound large and zeta
       tiny. False gives each agent weights of its own.
     - ``dtype``: ``"float32"`` (default) or ``"float64"`` for networks and buffers.
+    - ``matmul_dtype``: ``"float32"`` (default) or ``"bfloat16"``: the precision of the learning
+      updates' matrix products (``SACFleet`` only; needs ``dtype`` float32). With bfloat16 the
+      critic and policy losses are computed under ``torch.autocast``: each hidden layer
+      multiplies bfloat16 copies of its input and weights (accumulating in float32) and passes
+      bfloat16 activations on, while the output heads, the losses, the gradients, Adam and every
+      stored parameter stay float32. On a CPU with AVX512-BF16 an update runs 2-2.5x faster; the
+      numbers change (activations keep 8 bits of mantissa), so it is a choice of the study, not
+      the paper's setting. Acting, evaluation and the mixing rule always run in ``dtype``.
     """
 
     buffer_size: int = 100_000
@@ -92,6 +101,7 @@ class SACConfig:
     min_buffer_size: int | None = None
     shared_init: bool = True
     dtype: str = "float32"
+    matmul_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         # Accept lists (YAML) for the tuple fields; store tuples so the config stays hashable.
@@ -146,6 +156,10 @@ class SACConfig:
                                      f"got {self.min_buffer_size}"))
         if self.dtype not in _DTYPES:
             problems.append(("dtype", f"must be one of {_DTYPES}, got {self.dtype!r}"))
+        if self.matmul_dtype not in _MATMUL_DTYPES:
+            problems.append(("matmul_dtype", f"must be one of {_MATMUL_DTYPES}, got {self.matmul_dtype!r}"))
+        elif self.matmul_dtype == "bfloat16" and self.dtype != "float32":
+            problems.append(("matmul_dtype", f"bfloat16 needs dtype float32, got dtype {self.dtype!r}"))
         if problems:
             raise SACConfigError(problems)
 

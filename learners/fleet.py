@@ -24,6 +24,7 @@ acting agent (nothing when deterministic).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass, fields
@@ -333,7 +334,7 @@ class SACFleet:
         lo, hi = cfg.log_std_min, cfg.log_std_max
 
         # ---- soft Q target, eq. (6): r + gamma (1 - d) [min_x Qbar_x(s', a') - alpha log pi(a'|s')]
-        with torch.no_grad():
+        with torch.no_grad(), self._matmuls():
             mean, log_std = actor_forward(group.take(self.actor), batch.next_obs, lo, hi)
             y_next, logp_next = squashed_sample(mean, log_std, noise_next, self._log_scale_sum)
             q_next = twin_critic_forward(group.take(self.critic_target), batch.next_obs, y_next)
@@ -344,7 +345,8 @@ class SACFleet:
         # ---- critic update, eq. (6): J_Q(w_x) = 1/2 E[(Q_wx(s, a) - Q_hat)^2], x = 1, 2.
         # Per-agent losses are summed, so each agent's gradient is its own loss's gradient.
         leaves = [p.detach().requires_grad_() for p in group.take(self.critic)]
-        q = twin_critic_forward(leaves, batch.obs, act_norm)  # [n, 2, B]
+        with self._matmuls():
+            q = twin_critic_forward(leaves, batch.obs, act_norm)  # [n, 2, B]
         critic_loss = 0.5 * (q - q_hat.unsqueeze(1)).square().mean(dim=2).sum(dim=1)  # [n]
         grads = list(torch.autograd.grad(critic_loss.sum(), leaves))
         del leaves
@@ -369,9 +371,10 @@ class SACFleet:
         # eq. (7): J_pi = E[alpha log pi(a|s) - min_x Q_wx(s, a)], a = f_theta(s; delta) (eq. 8),
         # through the critics just updated.
         leaves = [p.detach().requires_grad_() for p in pi_group.take(self.actor)]
-        mean, log_std = actor_forward(leaves, obs_pi, lo, hi)
-        y_pi, logp_pi = squashed_sample(mean, log_std, noise_pi, self._log_scale_sum)
-        q_pi = twin_critic_forward(pi_group.take(self.critic), obs_pi, y_pi).min(dim=1).values
+        with self._matmuls():
+            mean, log_std = actor_forward(leaves, obs_pi, lo, hi)
+            y_pi, logp_pi = squashed_sample(mean, log_std, noise_pi, self._log_scale_sum)
+            q_pi = twin_critic_forward(pi_group.take(self.critic), obs_pi, y_pi).min(dim=1).values
         policy_loss = (alpha_pi.unsqueeze(1) * logp_pi - q_pi).mean(dim=1)  # [n_pi]
         grads = list(torch.autograd.grad(policy_loss.sum(), leaves))
         del leaves, mean, log_std, y_pi, q_pi
@@ -398,6 +401,15 @@ class SACFleet:
         self._policy_updates.index_add_(0, pi_agents, torch.ones_like(pi_agents))
 
     # ===================================================================== evaluation
+    def _matmuls(self):
+        """The context of the updates' forward passes: ``torch.autocast`` to bfloat16 when
+        ``config.matmul_dtype`` asks for it (``SACConfig``), else nothing. The heads are
+        elementwise products with float32 weights (``nets.stacked_linear``), which autocast
+        leaves alone: Q values, means and log-stds come out in float32."""
+        if self.config.matmul_dtype == "bfloat16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def _agents(self, agents) -> Tensor | None:
         if agents is None:
             return None

@@ -107,6 +107,11 @@ class SAC:
         fused_adam: bool = False,
     ) -> None:
         cfg = self.cfg = config if config is not None else SACConfig()
+        if cfg.matmul_dtype != "float32":
+            raise ValueError(
+                f"SACConfig.matmul_dtype {cfg.matmul_dtype!r} is an option of learners.SACFleet; "
+                "learners.SAC, the readable reference, runs its products in float32"
+            )
         dtype = cfg.torch_dtype
         low = torch.as_tensor(action_low, dtype=dtype).reshape(-1)
         high = torch.as_tensor(action_high, dtype=dtype).reshape(-1)

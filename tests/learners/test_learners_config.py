@@ -38,6 +38,7 @@ def test_defaults_are_table_iv():
         ("adam_betas", (0.9, 1.0), "adam_betas"),
         ("min_buffer_size", 10**6, "<= buffer_size"),
         ("dtype", "float16", "dtype"),
+        ("matmul_dtype", "float16", "('float32', 'bfloat16')"),
         ("autotune_alpha", 1, "True or False"),
     ],
 )
