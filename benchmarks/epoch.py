@@ -23,9 +23,10 @@
    (``train.update_every=1``), ISAC, 500 learning steps after 260 warm-up steps:
    ``cosim run`` as shipped (wall time of a 760-step epoch minus a 260-step epoch, from
    timing.csv) against a naive script: one ``learners.SAC`` per CAV in a Python loop, SUMO
-   through libsumo (the same adapter, observation and reward), torch's default threads. Both
-   run in subprocesses of this script, one after the other (libsumo allows one SUMO per
-   process), so run it on an otherwise idle machine.
+   through libsumo (the same adapter, observation and reward), torch's default threads; and
+   ``cosim run --set sac.matmul_dtype=bfloat16`` (the updates' products in bfloat16, an opt-in
+   that changes the numbers). All run in subprocesses of this script, one after the other
+   (libsumo allows one SUMO per process), so run it on an otherwise idle machine.
 
 Usage::
 
@@ -197,10 +198,10 @@ def naive_loop(steps: int, warmup: int) -> float:
     return (steps - warmup) / (time.perf_counter() - start)
 
 
-def _cosim_epoch_wall(horizon: int, threads: int | None) -> float:
+def _cosim_epoch_wall(horizon: int, threads: int | None, extra: tuple[str, ...] = ()) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "cosim", "run", str(FIGURE8), "--out", str(Path(tmp) / "run"), "--no-progress"]
-        for s in (*NAIVE_SETTINGS, f"env.horizon={horizon}"):
+        for s in (*NAIVE_SETTINGS, *extra, f"env.horizon={horizon}"):
             cmd += ["--set", s]
         if threads is not None:
             cmd += ["--threads", str(threads)]
@@ -212,16 +213,20 @@ def _cosim_epoch_wall(horizon: int, threads: int | None) -> float:
 def naive(threads: int | None) -> None:
     print("2. learning steps per second, Figure 8, ISAC, learning every step, 500 learning steps after "
           "260 warm-up steps, the paper's networks")
-    w260 = _cosim_epoch_wall(260, threads)
-    w760 = _cosim_epoch_wall(760, threads)
-    ours = 500 / (w760 - w260)
+    label = "--threads " + str(threads) if threads is not None else "no --threads (every core)"
+    ours = {}
+    for name, extra in (("float32", ()), ("bfloat16", ("sac.matmul_dtype=bfloat16",))):
+        w260 = _cosim_epoch_wall(260, threads, extra)
+        w760 = _cosim_epoch_wall(760, threads, extra)
+        ours[name] = 500 / (w760 - w260)
+        what = "as shipped" if not extra else "--set " + extra[0]
+        print(f"   cosim run {what} ({label}): 760-step epoch {w760:.1f} s, 260-step epoch {w260:.1f} s -> "
+              f"{ours[name]:.1f} learning steps/s", flush=True)
     result = subprocess.run([sys.executable, __file__, "--naive-child"], check=True, capture_output=True, text=True)
     theirs = json.loads(result.stdout.strip().splitlines()[-1])["steps_per_s"]
-    label = "--threads " + str(threads) if threads is not None else "no --threads (every core)"
-    print(f"   cosim run ({label}): 760-step epoch {w760:.1f} s, 260-step epoch {w260:.1f} s -> "
-          f"{ours:.1f} learning steps/s")
-    print(f"   naive loop (one learners.SAC per CAV, torch's default threads): {theirs:.1f} learning steps/s")
-    print(f"   cosim run / naive loop: {ours / theirs:.2f}x")
+    print(f"   naive loop (one learners.SAC per CAV, float32, torch's default threads): {theirs:.1f} learning steps/s")
+    print(f"   cosim run / naive loop: {ours['float32'] / theirs:.2f}x as shipped, "
+          f"{ours['bfloat16'] / theirs:.2f}x with bfloat16 products")
 
 
 def main(argv=None) -> None:

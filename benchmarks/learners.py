@@ -18,11 +18,14 @@ busy machine; absolute figures are noisy. Usage:
 
     python benchmarks/learners.py            # full (a few minutes on 2 cores)
     python benchmarks/learners.py --quick    # a few seconds per N
+    python benchmarks/learners.py --matmul-dtype bfloat16   # the fleet's products in bfloat16
+                                             # (SACConfig.matmul_dtype; loop and numbers differ)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -79,8 +82,8 @@ def mm_gflops(m: int, k: int, n: int, seconds: float = 1.0) -> float:
     return 2 * m * k * n * reps / t / 1e9
 
 
-def bmm_gflops(batch: int, m: int, k: int, n: int, seconds: float = 1.0) -> float:
-    a, b = torch.randn(batch, m, k), torch.randn(batch, k, n)
+def bmm_gflops(batch: int, m: int, k: int, n: int, seconds: float = 1.0, dtype=torch.float32) -> float:
+    a, b = torch.randn(batch, m, k, dtype=dtype), torch.randn(batch, k, n, dtype=dtype)
     torch.bmm(a, b)
     reps, t = 0, 0.0
     while t < seconds:
@@ -127,7 +130,9 @@ def bench(n: int, cfg: SACConfig, repeats: int, act_reps: int, chunk: int | None
     figure is the median over the rounds, and "% of bmm" the median of the per-round ratios."""
     gen = torch.Generator().manual_seed(0)
     fleet = SACFleet(n, OBS_DIM, -3.0, 3.0, cfg, seeds=1, chunk_size=chunk)
-    refs = [SAC(OBS_DIM, -3.0, 3.0, cfg, seed=s, fused_adam=True) for s in fleet.seeds]
+    # the loop is the float32 reference (learners.SAC has no bfloat16 option)
+    ref_cfg = dataclasses.replace(cfg, matmul_dtype="float32")
+    refs = [SAC(OBS_DIM, -3.0, 3.0, ref_cfg, seed=s, fused_adam=True) for s in fleet.seeds]
     fill(fleet, refs, max(cfg.batch_size, 300), gen)
     d = cfg.policy_delay
     # warm-up (one update: allocations, first-call costs), then time whole delay cycles so
@@ -165,9 +170,9 @@ def bench(n: int, cfg: SACConfig, repeats: int, act_reps: int, chunk: int | None
 
 def same_shape_bmm_gflops(n: int, cfg: SACConfig, seconds: float) -> float:
     """torch.bmm of the fleet's dominant product, the twin critics' hidden layer:
-    2N x [batch x width @ width x width]."""
+    2N x [batch x width @ width x width], in the precision of the fleet's products."""
     h = cfg.q_hidden[-1]
-    return bmm_gflops(2 * n, cfg.batch_size, h, h, seconds)
+    return bmm_gflops(2 * n, cfg.batch_size, h, h, seconds, getattr(torch, cfg.matmul_dtype))
 
 
 def main(argv=None) -> None:
@@ -181,12 +186,15 @@ def main(argv=None) -> None:
     ap.add_argument("--chunk", type=int, default=None, help="SACFleet chunk_size (default: auto)")
     ap.add_argument("--no-adam", action="store_true", help="skip the Adam comparison")
     ap.add_argument("--no-tune-malloc", action="store_true", help="keep glibc's default malloc settings")
+    ap.add_argument("--matmul-dtype", choices=("float32", "bfloat16"), default="float32",
+                    help="precision of the fleet's products (SACConfig.matmul_dtype); the loop stays float32, "
+                         "bmm is measured in this precision")
     args = ap.parse_args(argv)
     tuned = False if args.no_tune_malloc else tune_malloc()
     hiddens = [tuple(h) for h in args.hidden] if args.hidden else [(256, 256), (256, 256, 256)]
     secs = 0.3 if args.quick else 0.4
     print(f"torch {torch.__version__}, batch {args.batch}, policy_delay 10, obs {OBS_DIM}, act {ACT_DIM}, "
-          f"chunk {args.chunk or 'auto'}, tune_malloc {tuned}")
+          f"chunk {args.chunk or 'auto'}, tune_malloc {tuned}, fleet products in {args.matmul_dtype}")
     header = (f"{'thr':>3} {'hidden':>15} {'N':>4} | {'fleet upd/s':>11} {'loop upd/s':>10} {'speedup':>7} | "
               f"{'fleet act/s':>11} {'speedup':>7} | {'fleet GF/s':>10} {'bmm GF/s':>9} {'% of bmm':>8}")
     print(header)
@@ -194,7 +202,7 @@ def main(argv=None) -> None:
     for threads in args.threads:
         torch.set_num_threads(threads)
         for hidden in hiddens:
-            cfg = SACConfig(batch_size=args.batch, hidden=hidden, buffer_size=1000)
+            cfg = SACConfig(batch_size=args.batch, hidden=hidden, buffer_size=1000, matmul_dtype=args.matmul_dtype)
             for n in args.agents:
                 if args.quick:
                     repeats, act_reps = 1, 20

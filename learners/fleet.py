@@ -403,9 +403,8 @@ class SACFleet:
     # ===================================================================== evaluation
     def _matmuls(self):
         """The context of the updates' forward passes: ``torch.autocast`` to bfloat16 when
-        ``config.matmul_dtype`` asks for it (``SACConfig``), else nothing. The heads are
-        elementwise products with float32 weights (``nets.stacked_linear``), which autocast
-        leaves alone: Q values, means and log-stds come out in float32."""
+        ``config.matmul_dtype`` asks for it (``SACConfig``), else nothing. The output layers
+        opt out (``nets.head``): Q values, means and log-stds come out in float32."""
         if self.config.matmul_dtype == "bfloat16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()

@@ -97,6 +97,14 @@ def stacked_linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     return torch.baddbmm(bias.unsqueeze(-2), x, weight)
 
 
+def head(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """An output layer (Q value, mean, log-std) in the parameters' precision, also inside
+    ``torch.autocast``: these outputs feed the losses and the squashing, where bfloat16's
+    8-bit mantissa would quantise Q values and log-probabilities (``SACConfig.matmul_dtype``)."""
+    with torch.autocast(x.device.type, enabled=False):
+        return stacked_linear(x.to(weight.dtype), weight, bias)
+
+
 def actor_forward(
     params: Sequence[Tensor], obs: Tensor, log_std_min: float, log_std_max: float
 ) -> tuple[Tensor, Tensor]:
@@ -107,8 +115,8 @@ def actor_forward(
     for j in range(n_hidden):
         # in-place ReLU on a fresh matmul output (baddbmm's backward does not need it)
         h = torch.relu_(stacked_linear(h, params[2 * j], params[2 * j + 1]))
-    mean = stacked_linear(h, params[-4], params[-3])
-    raw = stacked_linear(h, params[-2], params[-1])
+    mean = head(h, params[-4], params[-3])
+    raw = head(h, params[-2], params[-1])
     return mean, bounded_log_std(raw, log_std_min, log_std_max)
 
 
@@ -124,9 +132,7 @@ def twin_critic_forward(params: Sequence[Tensor], obs: Tensor, act_norm: Tensor)
     h = x.unsqueeze(1).expand(n, 2, batch, x.shape[-1]).reshape(2 * n, batch, x.shape[-1])
     n_layers = len(params) // 2
     for j in range(n_layers):
-        w = params[2 * j]
-        b = params[2 * j + 1]
-        h = stacked_linear(h, w.reshape(2 * n, *w.shape[2:]), b.reshape(2 * n, b.shape[-1]))
-        if j < n_layers - 1:
-            h = torch.relu_(h)
+        w = params[2 * j].reshape(2 * n, *params[2 * j].shape[2:])
+        b = params[2 * j + 1].reshape(2 * n, params[2 * j + 1].shape[-1])
+        h = torch.relu_(stacked_linear(h, w, b)) if j < n_layers - 1 else head(h, w, b)
     return h.view(n, 2, batch)

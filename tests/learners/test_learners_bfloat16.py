@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from learners import SAC, SACConfig, SACFleet
+from learners.nets import actor_forward, twin_critic_forward
 from learners_testkit import (
     HIGH,
     LOW,
@@ -50,13 +51,22 @@ def test_the_products_run_in_bfloat16_and_the_rest_in_float32():
 
     class Probe(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            if func in (torch.ops.aten.baddbmm.default, torch.ops.aten.bmm.default):
-                seen.append(args[-1].dtype if func is torch.ops.aten.bmm.default else args[1].dtype)
+            if func is torch.ops.aten.baddbmm.default:  # forward layers: (bias, x, weight)
+                seen.append((args[2].shape[-1], args[1].dtype))
             return func(*args, **(kwargs or {}))
 
     with Probe():
         stats = fleet.update()
-    assert seen and set(seen) == {torch.bfloat16}
+    # hidden layers (32 wide) in bfloat16; the 2-D heads (mean, log-std) in float32
+    assert {dtype for width, dtype in seen if width == 32} == {torch.bfloat16}
+    assert {dtype for width, dtype in seen if width == 2} == {torch.float32}
+    # the output layers opt out of autocast (2-D actions here: the mean and log-std heads are
+    # products too), so Q values, means and log-stds are float32
+    obs = torch.randn(3, 8, OBS_DIM)
+    with fleet._matmuls():
+        mean, log_std = actor_forward(fleet.actor, obs, -5.0, 2.0)
+        q = twin_critic_forward(fleet.critic, obs, torch.tanh(mean))
+    assert mean.shape[-1] == 2 and {mean.dtype, log_std.dtype, q.dtype} == {torch.float32}
     assert stats.critic_loss.dtype == torch.float32
     for p in [*fleet.actor, *fleet.critic, *fleet.critic_target, fleet.log_alpha]:
         assert p.dtype == torch.float32
