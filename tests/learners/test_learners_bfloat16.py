@@ -3,6 +3,11 @@ torch.autocast, and stay N independent learners with float32 heads, losses, grad
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import warnings
+
 import pytest
 import torch
 
@@ -154,3 +159,25 @@ def test_bfloat16_fleet_learns_the_contextual_bandit(one_thread):  # noqa: F811
     mean, _ = fleet.distribution(s)
     score = reward(s, fleet.to_scaled(torch.tanh(mean))).mean(dim=1)
     assert bool((score > -0.05).all()), score
+
+
+def test_a_cpu_without_avx512_is_told_that_bfloat16_is_emulated(monkeypatch):
+    import learners.fleet as fleet_module
+
+    monkeypatch.setattr(fleet_module, "cpu_has_fast_bfloat16", lambda: False)
+    with pytest.warns(RuntimeWarning, match="emulates bfloat16"):
+        SACFleet(2, OBS_DIM, LOW, HIGH, bf16_config(), seeds=1)
+    monkeypatch.setattr(fleet_module, "cpu_has_fast_bfloat16", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SACFleet(2, OBS_DIM, LOW, HIGH, bf16_config(), seeds=1)
+        SACFleet(2, OBS_DIM, LOW, HIGH, small_config(), seeds=1)  # float32 products: no probe
+
+
+def test_the_probe_sees_a_cpu_capped_at_avx2():
+    # oneDNN reads ONEDNN_MAX_CPU_ISA once, at start: a fresh interpreter capped at AVX2 has
+    # no hardware bfloat16, whatever this machine has
+    code = "from learners.fleet import cpu_has_fast_bfloat16; print(cpu_has_fast_bfloat16())"
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
