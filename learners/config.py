@@ -75,7 +75,7 @@ class SACConfig:
       critic and policy losses are computed under ``torch.autocast``: each hidden layer
       multiplies bfloat16 copies of its input and weights (accumulating in float32) and passes
       bfloat16 activations on, while the output heads, the losses, the gradients, Adam and every
-      stored parameter stay float32. On a CPU with AVX512-BF16 an update runs 2-2.5x faster; the
+      stored parameter stay float32. On a CPU with AVX512-BF16 an update runs about 2x faster; the
       numbers change (activations keep 8 bits of mantissa), so it is a choice of the study, not
       the paper's setting. Acting, evaluation and the mixing rule always run in ``dtype``.
     """

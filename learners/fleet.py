@@ -154,8 +154,9 @@ class SACFleet:
         self.dtype = cfg.torch_dtype
         if cfg.matmul_dtype == "bfloat16" and self.device.type == "cpu" and not cpu_has_fast_bfloat16():
             warnings.warn(
-                "SACConfig.matmul_dtype bfloat16: this CPU has no AVX-512, so oneDNN emulates bfloat16 "
-                "products (measured 35x slower than float32 on AVX2 alone); use float32 here",
+                "SACConfig.matmul_dtype bfloat16: oneDNN has no hardware bfloat16 path on this CPU (it "
+                "needs AVX-512), so it emulates bfloat16 products (measured 35x slower than float32 "
+                "on AVX2 alone); use float32 here",
                 RuntimeWarning,
                 stacklevel=2,
             )
@@ -416,7 +417,6 @@ class SACFleet:
             pi_group.lerp_(self.critic_target, self.critic, cfg.tau)
         self._policy_updates.index_add_(0, pi_agents, torch.ones_like(pi_agents))
 
-    # ===================================================================== evaluation
     def _matmuls(self):
         """The context of the updates' forward passes: ``torch.autocast`` to bfloat16 when
         ``config.matmul_dtype`` asks for it (``SACConfig``), else nothing. The output layers
@@ -425,6 +425,7 @@ class SACFleet:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    # ===================================================================== evaluation
     def _agents(self, agents) -> Tensor | None:
         if agents is None:
             return None

@@ -24,7 +24,6 @@ from learners_testkit import (
     small_config,
 )
 from test_learners_fleet import agent_slice
-from test_learners_learning import fast_config, one_thread  # noqa: F401  (fixture)
 
 SEEDS = [11, 12, 13]
 
@@ -139,26 +138,6 @@ def test_same_seed_same_bfloat16_numbers():
     masks = [None, [True, False, True], None]
     a, b = (full_state(trained(bf16_config(), SEEDS, masks)) for _ in range(2))
     assert_states_equal(a, b)
-
-
-def test_bfloat16_fleet_learns_the_contextual_bandit(one_thread):  # noqa: F811
-    """The learning test of test_learners_learning.py, with bfloat16 products."""
-    n = 3
-    fleet = SACFleet(n, 1, -2.0, 2.0, fast_config(dtype="float32", matmul_dtype="bfloat16"), seeds=7)
-    g = torch.Generator().manual_seed(123)
-
-    def reward(s, a):
-        return -(a - 1.5 * s).square().sum(-1)
-
-    for _ in range(800):
-        s = torch.rand(n, 1, generator=g) * 2 - 1
-        a, logp, u = fleet.act(s)
-        fleet.add(s, a, reward(s, a), torch.rand(n, 1, generator=g) * 2 - 1, torch.ones(n), logp, pre_tanh=u)
-        fleet.update()
-    s = torch.linspace(-1, 1, 101).view(1, 101, 1).expand(n, 101, 1)
-    mean, _ = fleet.distribution(s)
-    score = reward(s, fleet.to_scaled(torch.tanh(mean))).mean(dim=1)
-    assert bool((score > -0.05).all()), score
 
 
 def test_a_cpu_without_avx512_is_told_that_bfloat16_is_emulated(monkeypatch):

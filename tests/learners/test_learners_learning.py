@@ -29,14 +29,16 @@ def fast_config(**overrides) -> SACConfig:
     return SACConfig(**base)
 
 
-def test_contextual_bandit(one_thread):
+@pytest.mark.parametrize("matmul_dtype", ["float32", "bfloat16"])
+def test_contextual_bandit(one_thread, matmul_dtype):
     """Context s ~ U[-1, 1]; action a in [-2, 2]; reward -(a - 1.5 s)^2; one-step episodes.
 
     A uniformly random action scores about -2.1, the optimum 0. Every agent must reach a
-    mean greedy reward above -0.05 within 800 environment steps (one update per step).
+    mean greedy reward above -0.05 within 800 environment steps (one update per step), also
+    with the updates' products in bfloat16 (``SACConfig.matmul_dtype``).
     """
     n = 3
-    fleet = SACFleet(n, 1, -2.0, 2.0, fast_config(), seeds=7)
+    fleet = SACFleet(n, 1, -2.0, 2.0, fast_config(matmul_dtype=matmul_dtype), seeds=7)
     g = torch.Generator().manual_seed(123)
 
     def reward(s, a):
