@@ -149,8 +149,12 @@ def pair_reuse(beta: float, pt_dbm: float, sub_channels: int, distances, lam: fl
     return _p_sim(distances, pt_dbm, lam, cc2, 0.2 * n_res)
 
 
-def model(beta: float, lam: float, pt_dbm: float, sub_channels: int, distances) -> dict[str, np.ndarray]:
-    """PDR and the four error probabilities at each distance (m), and the CBR (eq. 34)."""
+def model(beta: float, lam: float, pt_dbm: float, sub_channels: int, distances,
+          alpha: float | None = None) -> dict[str, np.ndarray]:
+    """PDR and the four error probabilities at each distance (m), and the CBR (eq. 34).
+
+    ``alpha``: the weight of step 2 against step 3 in the collision term (eq. 21); ``None``
+    takes it from the CBR as the paper does (eq. 22), a number forces it (0: step 3 alone)."""
     rbs, curve_name = SETTINGS[sub_channels]
     curve = R1_160284_CURVES[curve_name]
     noise = noise_dbm(rbs)
@@ -190,7 +194,8 @@ def model(beta: float, lam: float, pt_dbm: float, sub_channels: int, distances) 
         p_int = (p_sinr - pro[idx]) / (1.0 - pro[idx])  # eq. 18
         col2[idx] = 1.0 - np.prod(1.0 - _p_sim(d_it, pt_dbm, lam, cc2, n_c) * p_int)  # eqs. 23, 15, 14
         col3[idx] = 1.0 - np.prod(1.0 - _p_sim(d_it, pt_dbm, lam, cc3, n_c, p_sen3) * p_int)  # eqs. 31, 15, 14
-    alpha = 0.0 if cbr < 0.2 else (2 * cbr - 0.4 if cbr <= 0.7 else 1.0)  # eq. 22
+    if alpha is None:
+        alpha = 0.0 if cbr < 0.2 else (2 * cbr - 0.4 if cbr <= 0.7 else 1.0)  # eq. 22
     if alpha >= 1.0:
         col3[:] = 0.0
     # eqs. 6.1-6.5 and 21

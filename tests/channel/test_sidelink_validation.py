@@ -124,16 +124,17 @@ def highway(beta, *, sub_channels=4, tx_dbm=23.0, length=3000.0, counted=500.0, 
     return medium
 
 
-def compare(medium, beta, sub_channels=4, tx_dbm=23.0):
-    """(distance, simulated PDR, model PDR) per distance; the model averaged over the vehicle
-    distances of each 25 m bin (multiples of 1 / beta)."""
+def compare(medium, beta, sub_channels=4, tx_dbm=23.0, alpha=None):
+    """(distance, simulated PDR, model PDR) per distance; the model (``alpha``: see
+    ``cv2x_mode4_model.model``) averaged over the vehicle distances of each 25 m bin
+    (multiples of 1 / beta)."""
     rows = medium.pdr_by_distance()
     out = []
     for d, (lo, hi, pdr, count) in zip(DISTANCES, rows[::2]):
         assert lo < d < hi and count > 1000
         ds = np.arange(math.ceil(lo * beta), math.floor(hi * beta) + 1) / beta
         ds = ds[(ds >= lo) & (ds < hi)]
-        out.append((d, pdr, float(gm.model(beta, 10, tx_dbm, sub_channels, ds)["pdr"].mean())))
+        out.append((d, pdr, float(gm.model(beta, 10, tx_dbm, sub_channels, ds, alpha)["pdr"].mean())))
     return out
 
 
@@ -251,6 +252,12 @@ def test_at_2_sub_channels_and_03_veh_per_m_the_reception_holds_and_the_reuse_de
         print(f"{d:g} m: simulated {sim:.3f}, recomputed {ok / count:.3f}, model {model:.3f}")
         assert ok / count == pytest.approx(sim, abs=0.015)
     assert abs(rows[0][1] - rows[0][2]) <= 0.03 and all(sim < model - 0.05 for _, sim, model in rows[1:])
+    # the model's own step-3 branch (eq. 31: the threshold raised until 20 % of the resources
+    # remain), which eq. 22 weighs at zero at this CBR (0.86), lies below the simulation: the
+    # standard's 3 dB raises land between the model's two regimes
+    step3 = compare(medium, beta, sub_channels, tx, alpha=0.0)
+    print("model with step 3 alone: " + ", ".join(f"{d:g} m {m:.3f}" for d, _, m in step3))
+    assert all(m3 + 0.05 < sim < model for (_, sim, model), (_, _, m3) in zip(rows, step3))
 
     # the reuse by distance: the share of station pairs holding the same resource
     def reuse(lo, hi):
