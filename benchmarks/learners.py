@@ -19,7 +19,7 @@ busy machine; absolute figures are noisy. Usage:
     python benchmarks/learners.py            # full (a few minutes on 2 cores)
     python benchmarks/learners.py --quick    # a few seconds per N
     python benchmarks/learners.py --matmul-dtype bfloat16   # the fleet's products in bfloat16
-                                             # (SACConfig.matmul_dtype; loop and numbers differ)
+                                             # (SACConfig.matmul_dtype; the loop stays float32)
 """
 
 from __future__ import annotations
