@@ -44,6 +44,10 @@ is decided on its SINR through a BLER-vs-SINR curve. Three abstractions:
   the fitted curve is within 0.02 of it between 2 and 10 dB.
 - ``table``: a tabulated curve, interpolated linearly in BLER over SINR in dB as Gonzalez-Martin
   et al. do; :data:`R1_160284_CURVES` holds the two 190-byte curves of their paper.
+
+In-band emission (optional in the medium): a transmitter leaks power into the RBs it does not
+occupy, by the UE's in-band emission requirement (:func:`in_band_emission`), so a strong
+transmission on one sub-channel interferes with weak ones on the others of the same slot.
 """
 
 from __future__ import annotations
@@ -74,6 +78,9 @@ __all__ = [
     "nr_pssch_re",
     "noise_dbm",
     "shannon_threshold_db",
+    "EVM_BY_MODULATION",
+    "IBE_RELAXATION_DB",
+    "in_band_emission",
     "BlerCurve",
     "ThresholdCurve",
     "ProbitCurve",
@@ -266,6 +273,57 @@ def shannon_threshold_db(bits: int, resource_elements: int, implementation_loss_
         return math.inf
     eta = bits / resource_elements
     return 10.0 * math.log10(2.0**eta - 1.0) + float(implementation_loss_db)
+
+
+EVM_BY_MODULATION = {2: 0.175, 4: 0.125, 6: 0.08, 8: 0.035}
+"""Required EVM per modulation order Q_m: QPSK 17.5 %, 16QAM 12.5 %, 64QAM 8 % (TS 36.101
+Table 6.5.2.1.1-1, TS 38.101-1 Table 6.4.2.1-1), 256QAM 3.5 % (TS 38.101-1)."""
+
+IBE_RELAXATION_DB = {"lte_mode4": (3.0, 6.0, 3.0, 3.0), "nr_mode2": (0.0, 0.0, 0.0, 0.0)}
+"""(W, X, Y, Z) in dB subtracted from the in-band emission requirement's terms (general EVM
+term, general floor terms, IQ image, carrier leakage): LTE-V2X's evaluation methodology (3GPP
+TR 36.885, the values WiLabV2Xsim uses), which models emissions better than the requirement;
+none for NR, where the requirement of TS 38.101-1 is used as written (as WiLabV2Xsim does)."""
+
+
+def in_band_emission(n_rb: int, start: int, width: int, *, evm: float, tx_power_dbm: float,
+                     scs_khz: float = 15.0, relaxation_db: Sequence[float] = (0.0, 0.0, 0.0, 0.0)) -> np.ndarray:
+    """Emission of a transmission on RBs ``[start, start + width)`` of an ``n_rb``-RB carrier in
+    every RB, relative to its power per allocated RB (1 on the allocated RBs), linear.
+
+    The UE's in-band emission requirement (TS 36.101 Table 6.5.2.3.1-1; TS 38.101-1 Table
+    6.4.2.3-1), each term lowered by the evaluation relaxation ``(W, X, Y, Z)``
+    (:data:`IBE_RELAXATION_DB`), in an RB ``|Delta_RB|`` RBs from the allocation's nearest edge:
+
+    - general: max{-25 - 10 log10(N_RB / L_CRB) - X, 20 log10(EVM) - 3 - 5 (|Delta_RB| - 1) / L_CRB
+      - W, -57 + 10 log10(SCS / 15 kHz) - P_RB - X} dB, with L_CRB = ``width`` and P_RB the
+      transmit power per allocated RB in dBm (the floor of -57 dBm per 180 kHz);
+    - IQ image: -25 - Y dB in the RBs that mirror the allocation about the carrier's centre;
+    - carrier leakage: -25 - Z dB in the centre RB (odd N_RB) or the two centre RBs (even).
+
+    The three add up in an RB where several apply.
+    """
+    n_rb, start, width = int(n_rb), int(start), int(width)
+    if not (width >= 1 and 0 <= start and start + width <= n_rb):
+        raise ValueError(f"allocation [{start}, {start + width}) does not fit {n_rb} RBs")
+    w, x, y, z = (float(v) for v in relaxation_db)
+    rb = np.arange(n_rb)
+    stop = start + width - 1
+    delta = np.maximum(start - rb, rb - stop)  # >= 1 outside the allocation
+    inside = delta <= 0
+    p_rb_dbm = float(tx_power_dbm) - 10.0 * math.log10(width)
+    general_db = np.maximum.reduce([
+        np.full(n_rb, -25.0 - 10.0 * math.log10(n_rb / width) - x),
+        20.0 * math.log10(evm) - 3.0 - 5.0 * (np.maximum(delta, 1) - 1) / width - w,
+        np.full(n_rb, -57.0 + 10.0 * math.log10(scs_khz / 15.0) - p_rb_dbm - x),
+    ])
+    out = 10.0 ** (general_db / 10.0)
+    image = n_rb - 1 - rb
+    out[(image >= start) & (image <= stop)] += 10.0 ** ((-25.0 - y) / 10.0)
+    centre = [n_rb // 2] if n_rb % 2 else [n_rb // 2 - 1, n_rb // 2]
+    out[centre] += 10.0 ** ((-25.0 - z) / 10.0)
+    out[inside] = 1.0
+    return out
 
 
 class BlerCurve:

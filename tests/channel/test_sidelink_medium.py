@@ -67,6 +67,11 @@ def test_every_bad_parameter_is_reported_naming_its_key():
         SidelinkParams.from_mapping({**LTE, "selection_window_ms": 10})
     with pytest.raises(SidelinkParameterError, match="subcarrier_spacing_khz: must be one of 15"):
         SidelinkParams.from_mapping({**LTE, "subcarrier_spacing_khz": 30})
+    with pytest.raises(SidelinkParameterError) as err:
+        SidelinkParams.from_mapping({"in_band_emission": "yes", "in_band_emission_wxyz_db": [3, 6, 3]})
+    assert [k for k, _ in err.value.problems] == ["channel.sidelink.in_band_emission",
+                                                  "channel.sidelink.in_band_emission_wxyz_db"]
+    assert "must be true or false (got 'yes')" in str(err.value) and "four numbers in [0, 30]" in str(err.value)
 
 
 # ------------------------------------------------------------------ payload mapping
@@ -130,6 +135,46 @@ def test_collision_by_sinr_on_a_shared_sub_channel(interferer_x, delivered):
     if not delivered:
         assert frames[0].last_cause == "collision"  # its SNR alone (44.6 dB) would have decoded it
         assert s_a - noise > threshold
+
+
+@pytest.mark.parametrize("emission", [False, True])
+def test_in_band_emission_of_a_near_interferer_on_the_other_sub_channel(emission):
+    # two sub-channels of 10 RBs (RBs 0-19 of 50). B (310 m) sends CAMs on an SPS reservation;
+    # A (0 m) sends to C (300 m) with a one-slot window at B's next reservation: A excludes B's
+    # resource (its decoded SCI) and takes the other sub-channel of the same slot. B is 10 m from
+    # C: without in-band emission C decodes A's TB; with it B's leakage drowns it.
+    env, med = make({**ONE_SLOT, "num_subchannels": 2, "selection_window_ms": 20.0, "in_band_emission": emission})
+    place(med, [0.0, 310.0, 300.0])
+    cam_source(env, med, 1, 0.0105, bits=800)  # one sub-channel
+    frames = []
+
+    def victim():
+        yield env.timeout(0.05)
+        (next_slot, _, _, _), = med.reservations().values()
+        yield env.timeout((next_slot - 0.5) * med.pool.slot_s - env.now)  # window: next_slot only
+        frames.append(med.send(0, 2, 800))
+
+    env.process(victim())
+    env.run(0.3)
+    (tx,), (b_next, _, b_x, b_width) = frames[0].planned, med.reservations()[1]
+    assert (tx.slot - b_next) % 100 == 0 and tx.x == 1 - b_x and tx.L == b_width == 1
+    # B's 10 allocated RBs (PSCCH 2 + PSSCH 8, MCS 11: 16QAM, EVM 12.5 %) leak into A's 10, at
+    # Delta 1..10 RBs: 20 log10(0.125) - 3 - 0.5 (Delta - 1) - 3 dB each (the other terms are
+    # lower, no image or carrier RB among them), a share of B's power of sum / 10 = -26.08 dB
+    leak = sum(10 ** ((20 * math.log10(0.125) - 6 - 0.5 * (d - 1)) / 10) for d in range(1, 11)) / 10
+    assert 10 * math.log10(leak) == pytest.approx(-26.08, abs=0.01)
+    if emission:
+        share = med.pool.emission_share
+        assert share[1 - b_x, 1, b_x] == pytest.approx(leak, rel=1e-12) and share[b_x, 1, b_x] == 1.0
+    s_a = 23.0 - free_space_path_loss_db(300.0, 5.9e9)
+    s_b = 23.0 - free_space_path_loss_db(10.0, 5.9e9)
+    noise = phy.noise_dbm(8, 15, 9.0)
+    interference = 10 ** (s_b / 10) * leak if emission else 0.0
+    sinr = s_a - 10 * math.log10(interference + 10 ** (noise / 10))
+    threshold = 10 * math.log10(2 ** (1384 / 864) - 1) + 3.0
+    assert bool(sinr >= threshold) is (not emission)  # by hand: 29.0 dB, and -3.5 dB with the leak
+    assert frames[0].delivered is (not emission)
+    assert frames[0].last_cause == ("collision" if emission else None)
 
 
 def test_below_sensitivity_and_propagation():

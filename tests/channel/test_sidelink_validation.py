@@ -198,6 +198,25 @@ def test_half_duplex_loss_equals_the_formula_when_choices_are_independent():
     assert half_duplex_share(medium) == pytest.approx(gm.delta_hd(10), abs=4 * sigma)  # measured 1.012 %
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("sub_channels, tx_dbm, beta", [(4, 23.0, 0.1), (4, 23.0, 0.2), (2, 20.0, 0.3)])
+def test_in_band_emission_lowers_the_pdr_and_raises_the_cbr_on_the_models_highway(sub_channels, tx_dbm, beta):
+    # The model has no in-band emission. With it (TR 36.885's relaxation), a transmission leaks
+    # into the other sub-channels of its subframe, -21 dB and less relative per RB: a receiver
+    # near a vehicle that sends in the same subframe loses a far packet on another sub-channel.
+    # Measured (docs/medium.md): at 300 m 0.925 -> 0.835, 0.785 -> 0.632, 0.357 -> 0.290.
+    pdr, cbr = {}, {}
+    for emission in (False, True):
+        medium = highway(beta, sub_channels=sub_channels, tx_dbm=tx_dbm, params={"in_band_emission": emission})
+        pdr[emission] = [sim for _, sim, _ in compare(medium, beta, sub_channels, tx_dbm)]
+        cbr[emission] = medium.metrics()["channel_busy_ratio_mean"]
+    print(f"S={sub_channels} {tx_dbm:g} dBm beta {beta}: PDR at 100 / 200 / 300 m without / with in-band emission",
+          ", ".join(f"{a:.3f} / {b:.3f}" for a, b in zip(pdr[False], pdr[True])), f"; CBR {cbr[False]:.2f} / {cbr[True]:.2f}")
+    assert all(b < a for a, b in zip(pdr[False], pdr[True]))
+    assert pdr[False][2] - pdr[True][2] > 0.05
+    assert cbr[True] > cbr[False]
+
+
 def _resource_map(medium, n):
     """Each station's resource (slot within the 100 ms period x sub-channels + first
     sub-channel; -1: none) and its slot within the period."""

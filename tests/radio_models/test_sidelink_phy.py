@@ -87,6 +87,37 @@ def test_noise_and_shannon_threshold():
     assert phy.shannon_threshold_db(1, 0) == math.inf
 
 
+def test_in_band_emission_by_hand():
+    # LTE 10 MHz (50 RBs), 23 dBm on RBs 10-19 (L_CRB 10, P_RB 13 dBm), QPSK (EVM 17.5 %),
+    # TR 36.885's relaxation W, X, Y, Z = 3, 6, 3, 3 dB. General terms: -25 - 10 log10(5) - 6 =
+    # -37.99; 20 log10(0.175) - 3 - 0.5 (Delta - 1) - 3 = -21.14 - 0.5 (Delta - 1); -57 - 13 - 6 = -76
+    e = phy.in_band_emission(50, 10, 10, evm=0.175, tx_power_dbm=23.0, relaxation_db=(3, 6, 3, 3))
+    db = lambda v: 10 * math.log10(v)  # noqa: E731
+    np.testing.assert_array_equal(e[10:20], 1.0)
+    assert db(e[9]) == pytest.approx(-21.14, abs=0.005)  # Delta 1
+    assert db(e[20]) == pytest.approx(-21.14, abs=0.005)
+    assert db(e[0]) == pytest.approx(-25.64, abs=0.005)  # Delta 10
+    assert db(e[49]) == pytest.approx(-35.64, abs=0.005)  # Delta 30, above the -37.99 floor
+    # RB 39 mirrors RB 10 about the centre: general (Delta 20: -30.64 dB) plus the IQ image (-28 dB)
+    assert e[39] == pytest.approx(10 ** -3.064 + 10 ** -2.8, rel=1e-3)
+    assert e[40] == pytest.approx(10 ** -3.114, rel=1e-3)  # mirrors RB 9: no image
+    # the carrier sits between RBs 24 and 25 (even N_RB): carrier leakage (-28 dB) in both
+    assert e[24] == pytest.approx(10 ** -2.314 + 10 ** -2.8, rel=1e-3)  # Delta 5: -23.14 dB
+    assert e[25] == pytest.approx(10 ** -2.364 + 10 ** -2.8, rel=1e-3)
+    assert e[26] == pytest.approx(10 ** -2.414, rel=1e-3)
+    # 2 RBs at 23 dBm: -25 - 10 log10(25) - 6 = -44.98 dB is the floor far away (the EVM term
+    # has fallen to -21.14 - 2.5 x 47 there, the power term is -57 - 19.99 - 6 = -82.99)
+    far = phy.in_band_emission(50, 0, 2, evm=0.175, tx_power_dbm=23.0, relaxation_db=(3, 6, 3, 3))
+    assert db(far[30]) == pytest.approx(-44.98, abs=0.005)
+    # the power floor: -57 dBm per RB at 30 kHz (+3.01 dB) - P_RB; 10 RBs at -30 dBm: P_RB -40 dBm
+    # -> -13.99 dB, above the others; NR, no relaxation, 51 RBs: one centre RB (25), -25 dB more
+    nr = phy.in_band_emission(51, 0, 10, evm=0.125, tx_power_dbm=-30.0, scs_khz=30)
+    assert db(nr[40]) == pytest.approx(-57 + 10 * math.log10(2) + 40, abs=0.005)
+    assert nr[25] == pytest.approx(10 ** ((-57 + 10 * math.log10(2) + 40) / 10) + 10 ** -2.5, rel=1e-9)
+    with pytest.raises(ValueError, match="does not fit"):
+        phy.in_band_emission(50, 45, 10, evm=0.175, tx_power_dbm=23.0)
+
+
 def test_bler_curves():
     t = phy.ThresholdCurve(5.0)
     np.testing.assert_array_equal(t.success([4.99, 5.0, -np.inf]), [0.0, 1.0, 0.0])

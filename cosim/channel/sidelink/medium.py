@@ -37,12 +37,13 @@ Reception of a TB copy at a receiver, one uniform number per copy and receiver: 
 ``half_duplex`` if the receiver transmits in that slot; ``below_sensitivity`` if the received
 power is below ``sensitivity_dbm`` (or the receiver is out of ``range_m``); decoded with
 probability 1 - BLER(SINR), the SINR over its PSSCH with every other transmission of the slot
-that overlaps its sub-channels as interference (their power share per sub-channel); if not,
-``collision`` if it would have been decoded at its SNR, ``propagation`` otherwise. A receiver
-that cannot decode the SCI (PSCCH SINR below the SCI threshold) loses the TB to ``collision``.
-A TB is received if either copy is (no soft combining); a packet if all its TBs are. The
-contract's causes (``frame.last_cause``, ``mac_frames_lost_*``, ``cam_rx``) count a propagation
-loss as ``below_sensitivity`` (lost without interference); ``sl_*`` columns keep it apart. PRR-only
+that overlaps its sub-channels as interference (their power share per sub-channel; with
+``in_band_emission``, every other transmission of the slot by the power it leaks into them, see
+:class:`ResourcePool`); if not, ``collision`` if it would have been decoded at its SNR,
+``propagation`` otherwise. A receiver that cannot decode the SCI (PSCCH SINR below the SCI
+threshold) loses the TB to ``collision``. A TB is received if either copy is (no soft
+combining); a packet if all its TBs are. The contract's causes (``frame.last_cause``,
+``mac_frames_lost_*``, ``cam_rx``) count a propagation loss as ``below_sensitivity`` (lost without interference); ``sl_*`` columns keep it apart. PRR-only
 radio models (``unit_disk``): ``fallback_rx_power_dbm`` within range, the model's PRR (a
 packet's, drawn at every copy of its first TB) if nothing else overlapped the TB at the
 receiver, else lost.
@@ -62,6 +63,7 @@ from __future__ import annotations
 import heapq
 import inspect
 import math
+import warnings
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -222,6 +224,13 @@ class SidelinkMedium(Medium):
             self._sel_rng, self._rx_rng, self._pl_rng = (
                 np.random.default_rng(s) for s in rng.integers(0, 2**63, size=3).tolist())
         self.snr_model = isinstance(model, SnrRadioModel)
+        # in-band emission acts on received powers: PRR-only models decide by overlap alone
+        self._emission = pool.in_band_emission and self.snr_model
+        if pool.in_band_emission and not self.snr_model:
+            warnings.warn(f"{params.key}.in_band_emission: radio model {type(model).__name__} gives no received "
+                          "power, so there is no leakage to add; a TB is lost to any overlapping one as without it",
+                          RuntimeWarning, stacklevel=2)
+        self._share = pool.emission_share if self._emission else pool.share
         gains = (model.budget.tx_antenna_gain_dbi + model.budget.rx_antenna_gain_dbi) if self.snr_model else 0.0
         self.tx_dbm = float(params.tx_power_dbm) + gains
         self.fallback_mw = 10.0 ** (fallback_rx_power_dbm / 10.0)
@@ -702,11 +711,12 @@ class SidelinkMedium(Medium):
             air = np.nonzero(on_air)[0]
             Prow = np.zeros((k, self._nodes.shape[0]))
             Prow[air] = self._P[senders[air]]
-        share = pool.share[x, L]  # (k, n_sub): each transmission's power share per sub-channel
+        share = self._share[x, L]  # (k, n_sub): each transmission's power share per sub-channel
         R = share.T @ Prow  # (n_sub, n): received power per sub-channel
         tx_mask = np.zeros(self._nodes.shape[0], dtype=bool)
         tx_mask[senders[on_air]] = True
-        s_sub = Prow / L[:, None]
+        # each SCI's own power in its (first) sub-channel
+        s_sub = Prow * share[np.arange(k), x][:, None] if self._emission else Prow / L[:, None]
         sci_ok = ((Prow >= self.sens_mw) & ~tx_mask[None, :]
                   & (s_sub >= self.sci_thr_lin * (pool.noise_sub_mw + R[x, :] - s_sub)))
         # PSSCH-RSRP where decoded (an absent sender's row is all undecoded: any row will do)
@@ -720,6 +730,10 @@ class SidelinkMedium(Medium):
         self._active_slots[self._present_cols] += 1
         if k == 1:  # alone on the air: no interference (the general formula gives 0.0 exactly)
             interf = None
+        elif self._emission:  # every other transmission's power in each TB's sub-channels
+            coupling = pool.occ_float[x, L] @ share.T
+            np.fill_diagonal(coupling, 0.0)
+            interf = coupling @ Prow
         else:
             occ = pool.occ_float[x, L]
             ov = occ @ occ.T  # common sub-channels

@@ -78,6 +78,8 @@ class SidelinkParams:
     implementation_loss_db: float = 3.0
     bler_sigma_db: float = 2.6
     bler_table: str | None = None
+    in_band_emission: bool = False
+    in_band_emission_wxyz_db: tuple[float, float, float, float] | None = None  # LTE (3, 6, 3, 3); NR (0, 0, 0, 0)
     range_m: float | None = None
     pdr_bin_m: float = 50.0
     key: str = field(default="channel.sidelink", compare=False, repr=False)
@@ -231,6 +233,18 @@ class SidelinkParams:
         choice("bler_table", tuple(phy.R1_160284_CURVES), none=True)
         if out.get("reception") == "table" and out.get("bler_table") is None and "bler_table" in out:
             bad("bler_table", "reception 'table' needs a table name", None)
+        if not isinstance(get("in_band_emission"), bool):
+            bad("in_band_emission", "must be true or false", get("in_band_emission"))
+        else:
+            out["in_band_emission"] = get("in_band_emission")
+        relax = get("in_band_emission_wxyz_db")
+        if relax is not None:
+            if (not isinstance(relax, (list, tuple)) or len(relax) != 4
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                               and 0.0 <= v <= 30.0 for v in relax)):
+                bad("in_band_emission_wxyz_db", "must be [W, X, Y, Z]: four numbers in [0, 30] (dB), or null", relax)
+            else:
+                out["in_band_emission_wxyz_db"] = tuple(float(v) for v in relax)
         number("range_m", 0.0, 1e5, gt=True, none=True)
         number("pdr_bin_m", 0.0, 1e4, gt=True)
         if problems:

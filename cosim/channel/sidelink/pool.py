@@ -8,7 +8,10 @@ slots, no TDD pattern) and the pool's sub-channels start at RB 0.
 Power: a transmission puts the whole transmit power on its PSSCH RBs, shared evenly by its
 sub-channels (the PSCCH's share is not subtracted, as in Gonzalez-Martin et al. and
 WiLabV2Xsim). Its SINR is the received power over the noise of its PSSCH RBs plus the
-interference that falls in its sub-channels.
+interference that falls in its sub-channels. With ``in_band_emission`` a transmission's power
+spreads over every sub-channel of the pool instead: its allocated RBs (the PSCCH and PSSCH, from
+the pool's first RB of its first sub-channel) carry equal shares, every other RB its in-band
+emission (:func:`radio_models.sidelink_phy.in_band_emission`) relative to one of them.
 """
 
 from __future__ import annotations
@@ -94,6 +97,32 @@ class ResourcePool:
         occ = self.occupancy(x.ravel(), L.ravel())
         self.occ_float = occ.astype(float).reshape(self.n_sub, self.n_sub + 1, self.n_sub)
         self.share = (occ / np.maximum(L.ravel(), 1)[:, None]).reshape(self.n_sub, self.n_sub + 1, self.n_sub)
+        # the same with in-band emission (params.in_band_emission), else None
+        self.in_band_emission = bool(p.in_band_emission)
+        self.emission_share = self._emission_shares() if self.in_band_emission else None
+
+    def allocated_rb(self, L: int) -> int:
+        """RBs a transmission over ``L`` sub-channels occupies: LTE's PSCCH and its DFT-sized
+        PSSCH (TS 36.213 §14.1.1.4C); NR's whole sub-channels."""
+        return phy.LTE_PSCCH_RB + self.formats[L].pssch_prb if self.lte else L * self.subchannel_rb
+
+    def _emission_shares(self) -> np.ndarray:
+        """(x, L, sub-channel): the share of the power of a transmission at ``x`` over ``L``
+        sub-channels that falls in each sub-channel of the pool, in-band emission included; the
+        sub-channels past the pool's end (x + L > n_sub) stay as without emission."""
+        p = self.params
+        evm = phy.EVM_BY_MODULATION[self.q_m]
+        relax = p.in_band_emission_wxyz_db or phy.IBE_RELAXATION_DB[p.technology]
+        pool_rb = self.n_sub * self.subchannel_rb
+        share = self.share.copy()
+        for L in range(1, self.n_sub + 1):
+            width = self.allocated_rb(L)
+            for x in range(self.n_sub - L + 1):
+                per_rb = phy.in_band_emission(self.n_rb, x * self.subchannel_rb, width, evm=evm,
+                                              tx_power_dbm=p.tx_power_dbm, scs_khz=self.scs_khz,
+                                              relaxation_db=relax)
+                share[x, L] = per_rb[:pool_rb].reshape(self.n_sub, self.subchannel_rb).sum(axis=1) / width
+        return share
 
     def _format(self, L: int, curve: phy.BlerCurve | None) -> TbFormat:
         p = self.params
