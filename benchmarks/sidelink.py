@@ -1,6 +1,7 @@
 """Benchmark of the C-V2X sidelink medium (cosim.channel.sidelink): what it costs, measured.
 
-1. ``tbs``: transport blocks simulated per CPU second (``time.process_time``):
+1. ``tbs``: transport blocks simulated per CPU second (``time.process_time``), without and with
+   in-band emission:
    - ``periodic``: the validation highway (tests/channel/test_sidelink_validation.py: LTE-V2X
      10 MHz, 4 sub-channels, 190-byte CAMs at 10 Hz by SPS, WINNER+ B1 with 3 dB shadowing
      redrawn every 100 ms) at 0.1, 0.2 and 0.3 veh/m on 3 km;
@@ -62,11 +63,11 @@ RADIUS = LENGTH / (2 * math.pi)
 SPEED = 70 / 3.6
 
 
-def periodic(beta: float, seconds: float) -> dict[str, float]:
+def periodic(beta: float, seconds: float, emission: bool = False) -> dict[str, float]:
     env = simpy.Environment()
     params = {"technology": "lte_mode4", "bandwidth_mhz": 10, "subchannel_size_rb": 12, "num_subchannels": 4,
               "mcs": 9, "tx_power_dbm": 23.0, "noise_figure_db": 9.0 + 10 * math.log10(10 / 9),
-              "rsrp_threshold_dbm": -90.5 - 10 * math.log10(120), "range_m": 1500.0}
+              "rsrp_threshold_dbm": -90.5 - 10 * math.log10(120), "range_m": 1500.0, "in_band_emission": emission}
     med = SidelinkMedium(env, WinnerPlusB1(), np.random.default_rng(0), params,
                          curve=phy.R1_160284_CURVES["r1_160284_qpsk_r0.7"])
     med.broadcast_range_m = 320.0
@@ -96,9 +97,10 @@ def periodic(beta: float, seconds: float) -> dict[str, float]:
     return {"vehicles": n, "tbs": med.tbs_sent - tbs0, "cpu_s": cpu, "tb_per_cpu_s": (med.tbs_sent - tbs0) / cpu}
 
 
-def aperiodic(seconds: float) -> dict[str, float]:
+def aperiodic(seconds: float, emission: bool = False) -> dict[str, float]:
     env = simpy.Environment()
-    med = SidelinkMedium(env, radio_models.create("free_space", {}), np.random.default_rng(0), {})
+    med = SidelinkMedium(env, radio_models.create("free_space", {}), np.random.default_rng(0),
+                         {"in_band_emission": emission})
     n = 9
     med.update(np.arange(n), np.stack([np.arange(n) * 10.0, np.zeros(n)], axis=1))
 
@@ -271,13 +273,16 @@ def main() -> None:
     seconds = a.seconds or (2.0 if a.quick else 5.0)
     if "1" in a.parts:
         print(f"1. transport blocks per CPU second ({seconds:g} s simulated)")
-        for beta in (0.1, 0.2, 0.3):
-            r = periodic(beta, seconds)
-            print(f"   periodic  beta {beta:.1f} ({r['vehicles']} vehicles): {r['tbs']} TBs in {r['cpu_s']:.1f} s CPU: "
-                  f"{r['tb_per_cpu_s']:,.0f} TB/s")
-        r = aperiodic(seconds)
-        print(f"   aperiodic 9 vehicles, 4480-byte unicast: {r['tbs']} TBs in {r['cpu_s']:.1f} s CPU: "
-              f"{r['tb_per_cpu_s']:,.0f} TB/s ({r['packets']} packets, {r['lost']} lost)")
+        for emission in (False, True):
+            if emission:
+                print("   with in-band emission (in_band_emission: true):")
+            for beta in (0.1, 0.2, 0.3):
+                r = periodic(beta, seconds, emission)
+                print(f"   periodic  beta {beta:.1f} ({r['vehicles']} vehicles): {r['tbs']} TBs in {r['cpu_s']:.1f} s CPU: "
+                      f"{r['tb_per_cpu_s']:,.0f} TB/s")
+            r = aperiodic(seconds, emission)
+            print(f"   aperiodic 9 vehicles, 4480-byte unicast: {r['tbs']} TBs in {r['cpu_s']:.1f} s CPU: "
+                  f"{r['tb_per_cpu_s']:,.0f} TB/s ({r['packets']} packets, {r['lost']} lost)")
     if "2" in a.parts:
         sizes = [int(s) for s in a.sizes.split(",")]
         media = ["independent", "csma", "sidelink-lte", "sidelink-nr"]
