@@ -282,8 +282,9 @@ Table 6.5.2.1.1-1, TS 38.101-1 Table 6.4.2.1-1), 256QAM 3.5 % (TS 38.101-1)."""
 IBE_RELAXATION_DB = {"lte_mode4": (3.0, 6.0, 3.0, 3.0), "nr_mode2": (0.0, 0.0, 0.0, 0.0)}
 """(W, X, Y, Z) in dB subtracted from the in-band emission requirement's terms (general EVM
 term, general floor terms, IQ image, carrier leakage): LTE-V2X's evaluation methodology (3GPP
-TR 36.885, the values WiLabV2Xsim uses), which models emissions better than the requirement;
-none for NR, where the requirement of TS 38.101-1 is used as written (as WiLabV2Xsim does)."""
+TR 36.885, the values WiLabV2Xsim uses) assumes transmitters that do this much better than the
+minimum requirement; for NR the requirement of TS 38.101-1 is used as written (as WiLabV2Xsim
+does)."""
 
 
 def in_band_emission(n_rb: int, start: int, width: int, *, evm: float, tx_power_dbm: float,

@@ -43,10 +43,10 @@ that overlaps its sub-channels as interference (their power share per sub-channe
 ``propagation`` otherwise. A receiver that cannot decode the SCI (PSCCH SINR below the SCI
 threshold) loses the TB to ``collision``. A TB is received if either copy is (no soft
 combining); a packet if all its TBs are. The contract's causes (``frame.last_cause``,
-``mac_frames_lost_*``, ``cam_rx``) count a propagation loss as ``below_sensitivity`` (lost without interference); ``sl_*`` columns keep it apart. PRR-only
-radio models (``unit_disk``): ``fallback_rx_power_dbm`` within range, the model's PRR (a
-packet's, drawn at every copy of its first TB) if nothing else overlapped the TB at the
-receiver, else lost.
+``mac_frames_lost_*``, ``cam_rx``) count a propagation loss as ``below_sensitivity`` (lost
+without interference); ``sl_*`` columns keep it apart. PRR-only radio models (``unit_disk``):
+``fallback_rx_power_dbm`` within range, the model's PRR (a packet's, drawn at every copy of its
+first TB) if nothing else overlapped the TB at the receiver, else lost.
 
 Sensing: every station decodes the SCIs of the slot (not while it transmits; SCI decoded as
 above) and records their PSSCH-RSRP; it records the received power per sub-channel (S-RSSI)
