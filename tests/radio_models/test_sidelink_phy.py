@@ -105,8 +105,8 @@ def test_in_band_emission_by_hand():
     assert e[24] == pytest.approx(10 ** -2.314 + 10 ** -2.8, rel=1e-3)  # Delta 5: -23.14 dB
     assert e[25] == pytest.approx(10 ** -2.364 + 10 ** -2.8, rel=1e-3)
     assert e[26] == pytest.approx(10 ** -2.414, rel=1e-3)
-    # 2 RBs at 23 dBm: -25 - 10 log10(25) - 6 = -44.98 dB is the floor far away (the EVM term
-    # has fallen to -21.14 - 2.5 x 47 there, the power term is -57 - 19.99 - 6 = -82.99)
+    # 2 RBs at 23 dBm: -25 - 10 log10(25) - 6 = -44.98 dB is the floor far away (at RB 30, Delta
+    # 29, the EVM term has fallen to -21.14 - 2.5 x 28; the power term is -57 - 19.99 - 6 = -82.99)
     far = phy.in_band_emission(50, 0, 2, evm=0.175, tx_power_dbm=23.0, relaxation_db=(3, 6, 3, 3))
     assert db(far[30]) == pytest.approx(-44.98, abs=0.005)
     # the power floor: -57 dBm per RB at 30 kHz (+3.01 dB) - P_RB; 10 RBs at -30 dBm: P_RB -40 dBm
