@@ -20,6 +20,7 @@ busy machine; absolute figures are noisy. Usage:
     python benchmarks/learners.py --quick    # a few seconds per N
     python benchmarks/learners.py --matmul-dtype bfloat16   # the fleet's products in bfloat16
                                              # (SACConfig.matmul_dtype; the loop stays float32)
+    python benchmarks/learners.py --compile  # the fleet's update passes through torch.compile
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def bench(n: int, cfg: SACConfig, repeats: int, act_reps: int, chunk: int | None
     gen = torch.Generator().manual_seed(0)
     fleet = SACFleet(n, OBS_DIM, -3.0, 3.0, cfg, seeds=1, chunk_size=chunk)
     # the loop is the float32 reference (learners.SAC has no bfloat16 option)
-    ref_cfg = dataclasses.replace(cfg, matmul_dtype="float32")
+    ref_cfg = dataclasses.replace(cfg, matmul_dtype="float32", compile=False)
     refs = [SAC(OBS_DIM, -3.0, 3.0, ref_cfg, seed=s, fused_adam=True) for s in fleet.seeds]
     fill(fleet, refs, max(cfg.batch_size, 300), gen)
     d = cfg.policy_delay
@@ -189,12 +190,16 @@ def main(argv=None) -> None:
     ap.add_argument("--matmul-dtype", choices=("float32", "bfloat16"), default="float32",
                     help="precision of the fleet's products (SACConfig.matmul_dtype); the loop stays float32, "
                          "bmm is measured in this precision")
+    ap.add_argument("--compile", action="store_true",
+                    help="the fleet's update passes through torch.compile (SACConfig.compile; the first "
+                         "update, not timed, compiles)")
     args = ap.parse_args(argv)
     tuned = False if args.no_tune_malloc else tune_malloc()
     hiddens = [tuple(h) for h in args.hidden] if args.hidden else [(256, 256), (256, 256, 256)]
     secs = 0.3 if args.quick else 0.4
     print(f"torch {torch.__version__}, batch {args.batch}, policy_delay 10, obs {OBS_DIM}, act {ACT_DIM}, "
-          f"chunk {args.chunk or 'auto'}, tune_malloc {tuned}, fleet products in {args.matmul_dtype}")
+          f"chunk {args.chunk or 'auto'}, tune_malloc {tuned}, fleet products in {args.matmul_dtype}, "
+          f"compiled {args.compile}")
     header = (f"{'thr':>3} {'hidden':>15} {'N':>4} | {'fleet upd/s':>11} {'loop upd/s':>10} {'speedup':>7} | "
               f"{'fleet act/s':>11} {'speedup':>7} | {'fleet GF/s':>10} {'bmm GF/s':>9} {'% of bmm':>8}")
     print(header)
@@ -202,7 +207,8 @@ def main(argv=None) -> None:
     for threads in args.threads:
         torch.set_num_threads(threads)
         for hidden in hiddens:
-            cfg = SACConfig(batch_size=args.batch, hidden=hidden, buffer_size=1000, matmul_dtype=args.matmul_dtype)
+            cfg = SACConfig(batch_size=args.batch, hidden=hidden, buffer_size=1000, matmul_dtype=args.matmul_dtype,
+                            compile=args.compile)
             for n in args.agents:
                 if args.quick:
                     repeats, act_reps = 1, 20

@@ -8,6 +8,8 @@
 - ``PolicySpec``, ``policy_distribution``, ``policy_log_prob``, ``policy_sample``: the policy
   as a pure function of flat parameter vectors (for referential policies and Fisher forms).
 - ``FleetReplayBuffer``, ``BatchedAdam``: the per-agent replay buffers and the maskable Adam.
+- ``learners.losses``: the three passes of an update (soft Q target, critic and policy losses)
+  as pure functions, eager or through ``torch.compile`` (``SACConfig.compile``).
 - ``tune_malloc``: opt-in glibc malloc settings that spare a fleet update its page faults.
 
 This package imports neither SimPy, SUMO nor ``cosim``.

@@ -78,6 +78,13 @@ class SACConfig:
       stored parameter stay float32. On a CPU with AVX512-BF16 an update runs about 2x faster; the
       numbers change (activations keep 8 bits of mantissa), so it is a choice of the study, not
       the paper's setting. Acting, evaluation and the mixing rule always run in ``dtype``.
+    - ``compile``: run the updates' three passes (soft Q target, critic loss, policy loss) through
+      ``torch.compile`` (``SACFleet`` only; ``learners.losses``). Same formulas, fused kernels:
+      the numbers agree with the eager update to float tolerance, not bit for bit, and repeat
+      run to run. The first update of each process compiles (seconds with inductor's on-disk
+      cache warm, up to a minute cold); on CPU it needs a C++ compiler, and where compiling
+      fails the fleet warns and runs eagerly. Measured on a 2-core AVX-512 machine: float32
+      updates 3-5 % faster, bfloat16 ones 10-50 %. Default False.
     """
 
     buffer_size: int = 100_000
@@ -102,6 +109,7 @@ class SACConfig:
     shared_init: bool = True
     dtype: str = "float32"
     matmul_dtype: str = "float32"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         # Accept lists (YAML) for the tuple fields; store tuples so the config stays hashable.
@@ -133,6 +141,7 @@ class SACConfig:
         check("critic_hidden", _check_widths, allow_none=True)
         check("autotune_alpha", _check_bool)
         check("shared_init", _check_bool)
+        check("compile", _check_bool)
         if self.target_entropy is not None:
             check("target_entropy", _check_float)
         low_ok = check("log_std_min", _check_float)

@@ -7,6 +7,9 @@ reference, which documents the algorithm, eqs. 6-9):
   batched matmul for all agents (``learners.nets``);
 - losses are computed per agent (mean over that agent's minibatch) and *summed* over agents
   before ``autograd.grad``, so each agent's gradient is exactly its own loss's gradient;
+- the update's three forward passes (soft Q target, critic loss, policy loss) are pure
+  functions of stacked tensors (``learners.losses``), run eagerly or, with
+  ``SACConfig.compile``, through ``torch.compile``;
 - optional gradient-norm clipping is per agent (``SACConfig.grad_clip_norm``);
 - Adam is elementwise with per-agent step counts (``learners.adam.BatchedAdam``);
 - each agent has its own replay buffer (``learners.replay``) and its own
@@ -24,7 +27,6 @@ acting agent (nothing when deterministic).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import warnings
@@ -38,6 +40,7 @@ from torch import Tensor
 
 from .adam import BatchedAdam, clip_per_agent_
 from .config import SACConfig
+from .losses import update_passes
 from .nets import actor_forward, actor_shapes, critic_shapes, storage_shape, twin_critic_forward
 from .policy import PolicySpec, flatten_params
 from .replay import FleetReplayBuffer, ReplayBatch, as_mask
@@ -45,7 +48,6 @@ from .squash import (
     ActionScale,
     pre_tanh_of_normalized,
     squashed_log_prob_of_normalized,
-    squashed_sample,
     squashed_sample_with_pre_tanh,
 )
 
@@ -180,6 +182,14 @@ class SACFleet:
         self._scale = self.action.scale(**kw)
         self._center = self.action.center(**kw)
         self._log_scale_sum = self.action.log_scale_sum
+        self._passes = update_passes(
+            gamma=cfg.gamma,
+            log_std_min=cfg.log_std_min,
+            log_std_max=cfg.log_std_max,
+            log_scale_sum=self._log_scale_sum,
+            matmul_dtype=cfg.matmul_dtype,
+            compile=cfg.compile,
+        )
 
         # --- parameters: one tensor per layer, leading agent axis (critics: [N, 2, ...]).
         # Weights are stored [in, out] (see learners.nets); the flat policy vector and the
@@ -348,23 +358,18 @@ class SACFleet:
         batch = self.buffer.gather(agents, idx)
         act_norm = self.to_normalized(batch.action)
         alpha = group.take([self.log_alpha])[0].exp()
-        lo, hi = cfg.log_std_min, cfg.log_std_max
 
         # ---- soft Q target, eq. (6): r + gamma (1 - d) [min_x Qbar_x(s', a') - alpha log pi(a'|s')]
-        with torch.no_grad(), self._matmuls():
-            mean, log_std = actor_forward(group.take(self.actor), batch.next_obs, lo, hi)
-            y_next, logp_next = squashed_sample(mean, log_std, noise_next, self._log_scale_sum)
-            q_next = twin_critic_forward(group.take(self.critic_target), batch.next_obs, y_next)
-            v_next = q_next.min(dim=1).values - alpha.unsqueeze(1) * logp_next
-            q_hat = batch.reward + cfg.gamma * (1.0 - batch.terminated) * v_next
-            del mean, log_std, y_next, logp_next, q_next, v_next
+        with torch.no_grad():
+            q_hat = self._passes.soft_q_target(
+                group.take(self.actor), group.take(self.critic_target), batch.next_obs, noise_next,
+                alpha, batch.reward, batch.terminated,
+            )
 
         # ---- critic update, eq. (6): J_Q(w_x) = 1/2 E[(Q_wx(s, a) - Q_hat)^2], x = 1, 2.
         # Per-agent losses are summed, so each agent's gradient is its own loss's gradient.
         leaves = [p.detach().requires_grad_() for p in group.take(self.critic)]
-        with self._matmuls():
-            q = twin_critic_forward(leaves, batch.obs, act_norm)  # [n, 2, B]
-        critic_loss = 0.5 * (q - q_hat.unsqueeze(1)).square().mean(dim=2).sum(dim=1)  # [n]
+        critic_loss, q = self._passes.critic_loss(leaves, batch.obs, act_norm, q_hat)  # [n], [n, 2, B]
         grads = list(torch.autograd.grad(critic_loss.sum(), leaves))
         del leaves
         if cfg.grad_clip_norm is not None:
@@ -388,13 +393,11 @@ class SACFleet:
         # eq. (7): J_pi = E[alpha log pi(a|s) - min_x Q_wx(s, a)], a = f_theta(s; delta) (eq. 8),
         # through the critics just updated.
         leaves = [p.detach().requires_grad_() for p in pi_group.take(self.actor)]
-        with self._matmuls():
-            mean, log_std = actor_forward(leaves, obs_pi, lo, hi)
-            y_pi, logp_pi = squashed_sample(mean, log_std, noise_pi, self._log_scale_sum)
-            q_pi = twin_critic_forward(pi_group.take(self.critic), obs_pi, y_pi).min(dim=1).values
-        policy_loss = (alpha_pi.unsqueeze(1) * logp_pi - q_pi).mean(dim=1)  # [n_pi]
+        policy_loss, logp_pi = self._passes.policy_loss(
+            leaves, pi_group.take(self.critic), obs_pi, noise_pi, alpha_pi
+        )  # [n_pi], [n_pi, B]
         grads = list(torch.autograd.grad(policy_loss.sum(), leaves))
-        del leaves, mean, log_std, y_pi, q_pi
+        del leaves
         if cfg.grad_clip_norm is not None:
             clip_per_agent_(grads, cfg.grad_clip_norm)
         self.actor_opt.step(grads, pi_group.adam_arg)
@@ -416,14 +419,6 @@ class SACFleet:
         with torch.no_grad():
             pi_group.lerp_(self.critic_target, self.critic, cfg.tau)
         self._policy_updates.index_add_(0, pi_agents, torch.ones_like(pi_agents))
-
-    def _matmuls(self):
-        """The context of the updates' forward passes: ``torch.autocast`` to bfloat16 when
-        ``config.matmul_dtype`` asks for it (``SACConfig``), else nothing. The output layers
-        opt out (``nets.head``): Q values, means and log-stds come out in float32."""
-        if self.config.matmul_dtype == "bfloat16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
 
     # ===================================================================== evaluation
     def _agents(self, agents) -> Tensor | None:

@@ -112,6 +112,11 @@ class SAC:
                 f"SACConfig.matmul_dtype {cfg.matmul_dtype!r} is an option of learners.SACFleet; "
                 "learners.SAC, the readable reference, runs its products in float32"
             )
+        if cfg.compile:
+            raise ValueError(
+                "SACConfig.compile is an option of learners.SACFleet; learners.SAC, the readable "
+                "reference, runs eagerly"
+            )
         dtype = cfg.torch_dtype
         low = torch.as_tensor(action_low, dtype=dtype).reshape(-1)
         high = torch.as_tensor(action_high, dtype=dtype).reshape(-1)

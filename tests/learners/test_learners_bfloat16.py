@@ -67,7 +67,7 @@ def test_the_products_run_in_bfloat16_and_the_rest_in_float32():
     # the output layers opt out of autocast (2-D actions here: the mean and log-std heads are
     # products too), so Q values, means and log-stds are float32
     obs = torch.randn(3, 8, OBS_DIM)
-    with fleet._matmuls():
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the context of the update's passes
         mean, log_std = actor_forward(fleet.actor, obs, -5.0, 2.0)
         q = twin_critic_forward(fleet.critic, obs, torch.tanh(mean))
     assert mean.shape[-1] == 2 and {mean.dtype, log_std.dtype, q.dtype} == {torch.float32}
