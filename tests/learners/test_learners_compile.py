@@ -35,7 +35,13 @@ def run_updates(cfg: SACConfig, masks=MASKS) -> tuple[SACFleet, list]:
 @pytest.fixture(scope="module")
 def eager_and_compiled():
     cfg = small_config()
-    return run_updates(cfg), run_updates(SACConfig(**{**cfg.to_dict(), "compile": True}))
+    eager = run_updates(cfg)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compiled = run_updates(SACConfig(**{**cfg.to_dict(), "compile": True}))
+    fallbacks = [str(w.message) for w in caught if "torch.compile failed" in str(w.message)]
+    assert not fallbacks, fallbacks
+    return eager, compiled
 
 
 @needs_cxx
@@ -50,8 +56,8 @@ def test_a_compiled_fleet_gives_the_eager_numbers_to_float_tolerance(eager_and_c
     assert ours.keys() == theirs.keys()
     for key in theirs:
         torch.testing.assert_close(ours[key], theirs[key], rtol=1e-10, atol=1e-12)
-    # not a disguised eager run: the fused kernels sum in another order somewhere
-    assert any(not torch.equal(ours[k], theirs[k]) for k in theirs)
+    # not a disguised eager run: every pass still runs its compiled code
+    assert all(p.compiled is not None for p in compiled._passes)
 
 
 @needs_cxx
