@@ -110,13 +110,12 @@ class _CompiledOrEager:
 
     def __init__(self, fn: Callable, **constants) -> None:
         self.eager = functools.partial(fn, **constants)
-        self.constants = constants
         self.compiled: Callable | None = torch.compile(fn, dynamic=None)
 
     def __call__(self, *args):
         if self.compiled is not None:
             try:
-                return self.compiled(*args, **self.constants)
+                return self.compiled(*args, **self.eager.keywords)
             except Exception as exc:  # noqa: BLE001 - any failure of the compiler stack
                 self.compiled = None
                 first_line = (str(exc).strip().splitlines() or [""])[0]
