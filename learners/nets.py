@@ -84,6 +84,12 @@ def storage_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(reversed(shape)) if len(shape) == 2 else tuple(shape)
 
 
+# Inputs this narrow (a critic's observation and action, a policy's observation) make a
+# memory-bound GEMM; traced by torch.compile, ``_NarrowLinear`` computes them as K fused
+# multiply-adds instead (inductor's unrolled-reduction limit is 8).
+NARROW_INPUT = 8
+
+
 def stacked_linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     """y[n, B, out] = x[n, B, in] @ weight[n, in, out] + bias[n, out].
 
@@ -91,10 +97,51 @@ def stacked_linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     matrix-vector product: BLAS runs it as a GEMM with N = 1 at about a tenth of the speed of
     a multiply-and-sum over the input axis (and its backward, a K = 1 outer product, as badly),
     so it is computed elementwise: same result up to the order of the sum.
+
+    Traced by ``torch.compile`` the bias is added after the product rather than copied into
+    its output first (``baddbmm``), so inductor fuses the addition into the kernel that
+    follows (the ReLU) and saves a pass over the activations; a narrow input goes through
+    ``_NarrowLinear``.
     """
     if weight.shape[-1] == 1:
         return (x * weight.transpose(-1, -2)).sum(-1, keepdim=True) + bias.unsqueeze(-2)
+    if torch.compiler.is_compiling():
+        if weight.shape[-2] <= NARROW_INPUT:
+            return _NarrowLinear.apply(x, weight, bias)
+        return torch.bmm(x, weight) + bias.unsqueeze(-2)
     return torch.baddbmm(bias.unsqueeze(-2), x, weight)
+
+
+class _NarrowLinear(torch.autograd.Function):
+    """``stacked_linear`` for an input of at most ``NARROW_INPUT`` features, for compiled passes.
+
+    The forward is written as ``in`` broadcast multiply-adds, which inductor fuses with the bias
+    and the ReLU after it into one kernel that writes the activation once (a GEMM with K = 7
+    writes it, then the ReLU kernel reads and writes it again); the backward stays on BLAS
+    (``x^T @ grad`` and ``grad @ W^T``), which a traced multiply-add would turn into a strided
+    reduction per input feature. About 3 % of a compiled update at the paper's size."""
+
+    @staticmethod
+    def forward(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        y = bias.unsqueeze(-2) + x[..., 0:1] * weight[..., 0:1, :]
+        for k in range(1, x.shape[-1]):
+            y = y + x[..., k : k + 1] * weight[..., k : k + 1, :]
+        return y
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        x, weight, _ = inputs
+        ctx.save_for_backward(x, weight)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        return (
+            torch.bmm(grad, weight.transpose(-1, -2)) if need_x else None,
+            torch.bmm(x.transpose(-1, -2), grad) if need_w else None,
+            grad.sum(-2) if need_b else None,
+        )
 
 
 class _ReLUByItsOutput(torch.autograd.Function):
