@@ -20,7 +20,8 @@ busy machine; absolute figures are noisy. Usage:
     python benchmarks/learners.py --quick    # a few seconds per N
     python benchmarks/learners.py --matmul-dtype bfloat16   # the fleet's products in bfloat16
                                              # (SACConfig.matmul_dtype; the loop stays float32)
-    python benchmarks/learners.py --compile  # the fleet's update passes through torch.compile
+    python benchmarks/learners.py --compile  # the fleet's update passes through torch.compile; an
+                                             # eager fleet is timed in the same rounds ("vs eager")
 """
 
 from __future__ import annotations
@@ -131,10 +132,16 @@ def bench(n: int, cfg: SACConfig, repeats: int, act_reps: int, chunk: int | None
     figure is the median over the rounds, and "% of bmm" the median of the per-round ratios."""
     gen = torch.Generator().manual_seed(0)
     fleet = SACFleet(n, OBS_DIM, -3.0, 3.0, cfg, seeds=1, chunk_size=chunk)
+    # a compiled fleet is also timed against the same fleet run eagerly, in the same rounds
+    eager = SACFleet(n, OBS_DIM, -3.0, 3.0, dataclasses.replace(cfg, compile=False), seeds=1,
+                     chunk_size=chunk) if cfg.compile else None
     # the loop is the float32 reference (learners.SAC has no bfloat16 option)
     ref_cfg = dataclasses.replace(cfg, matmul_dtype="float32", compile=False)
     refs = [SAC(OBS_DIM, -3.0, 3.0, ref_cfg, seed=s, fused_adam=True) for s in fleet.seeds]
     fill(fleet, refs, max(cfg.batch_size, 300), gen)
+    if eager is not None:
+        fill(eager, None, max(cfg.batch_size, 300), torch.Generator().manual_seed(0))
+        eager.update()
     d = cfg.policy_delay
     # warm-up (one update: allocations, first-call costs), then time whole delay cycles so
     # that each window holds exactly one policy step per agent
@@ -142,7 +149,7 @@ def bench(n: int, cfg: SACConfig, repeats: int, act_reps: int, chunk: int | None
     for r in refs:
         r.update()
     flops = update_flops(cfg, cfg.batch_size) * n
-    t_fleet, t_loop, ratios, bmms = [], [], [], []
+    t_fleet, t_loop, ratios, bmms, vs_eager = [], [], [], [], []
     for _ in range(repeats):
         before = same_shape_bmm_gflops(n, cfg, bmm_seconds / 2)
         t = timed(fleet.update, d) / d
@@ -151,6 +158,8 @@ def bench(n: int, cfg: SACConfig, repeats: int, act_reps: int, chunk: int | None
         bmms.append(bmm)
         ratios.append(flops / t / 1e9 / bmm)
         t_loop.append(timed(lambda: [r.update() for r in refs], d) / d)
+        if eager is not None:
+            vs_eager.append(timed(eager.update, d) / d / t)
 
     obs = torch.randn(n, OBS_DIM, generator=gen)
     fleet.act(obs)
@@ -166,6 +175,7 @@ def bench(n: int, cfg: SACConfig, repeats: int, act_reps: int, chunk: int | None
         fleet_gflops=flops / t_fleet / 1e9,
         bmm_gflops=statistics.median(bmms),
         share_of_bmm=statistics.median(ratios),
+        vs_eager=statistics.median(vs_eager) if vs_eager else None,
     )
 
 
@@ -201,7 +211,8 @@ def main(argv=None) -> None:
           f"chunk {args.chunk or 'auto'}, tune_malloc {tuned}, fleet products in {args.matmul_dtype}, "
           f"compiled {args.compile}")
     header = (f"{'thr':>3} {'hidden':>15} {'N':>4} | {'fleet upd/s':>11} {'loop upd/s':>10} {'speedup':>7} | "
-              f"{'fleet act/s':>11} {'speedup':>7} | {'fleet GF/s':>10} {'bmm GF/s':>9} {'% of bmm':>8}")
+              f"{'fleet act/s':>11} {'speedup':>7} | {'fleet GF/s':>10} {'bmm GF/s':>9} {'% of bmm':>8}"
+              + (f" | {'vs eager':>8}" if args.compile else ""))
     print(header)
     print("-" * len(header))
     for threads in args.threads:
@@ -219,7 +230,8 @@ def main(argv=None) -> None:
                 print(f"{threads:>3} {str(hidden):>15} {r['n']:>4} | {r['fleet_ups']:>11.2f} {r['loop_ups']:>10.2f} "
                       f"{r['fleet_ups'] / r['loop_ups']:>6.2f}x | {r['fleet_act']:>11.1f} "
                       f"{r['fleet_act'] / r['loop_act']:>6.2f}x | {r['fleet_gflops']:>10.1f} {r['bmm_gflops']:>9.1f} "
-                      f"{100 * r['share_of_bmm']:>7.0f}%", flush=True)
+                      f"{100 * r['share_of_bmm']:>7.0f}%"
+                      + (f" | {r['vs_eager']:>7.2f}x" if r['vs_eager'] is not None else ""), flush=True)
     if not args.no_adam:
         torch.set_num_threads(args.threads[0])
         cfg = SACConfig(batch_size=args.batch, hidden=hiddens[0], buffer_size=1000)
@@ -238,6 +250,9 @@ def main(argv=None) -> None:
     print("bmm: how close the whole update (elementwise work, Adam, replay gathers included) comes to")
     print("that floor. Fleet, loop and bmm alternate in rounds (7 for N <= 20); each figure is the")
     print("median over the rounds, % of bmm the median of the per-round ratios.")
+    if args.compile:
+        print("vs eager: the same fleet updated eagerly, timed in the same rounds: eager time / compiled")
+        print("time, median of the per-round ratios.")
 
 
 if __name__ == "__main__":
