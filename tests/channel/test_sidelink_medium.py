@@ -12,7 +12,7 @@ import simpy
 
 import radio_models
 from cosim.channel.sidelink import (SidelinkMedium, SidelinkParameterError, SidelinkParams, ResourcePool,
-                                    select_resource)
+                                    candidate_set, pick_replacement, select_resource)
 from radio_models import sidelink_phy as phy
 from radio_models.link_budget import free_space_path_loss_db
 
@@ -305,6 +305,26 @@ def test_select_excludes_overlapping_sub_channels_and_announced_retransmissions(
         assert sel.candidates == 12 - 4
 
 
+def test_the_candidate_set_is_what_selection_draws_from_and_replacements_keep_the_gap():
+    rows = [(901, 2, 1, 100, -80.0, -1), (995, 0, 2, 0, -80.0, 1003)]
+    kw = dict(n=1000, t1=1, t2=4, n_sub=4, L=2, sci=_sci(*rows), unmonitored=np.empty(0, np.int64),
+              own_planned=np.array([1002]), p_tx=0, c_resel=1, hyp_periods=(100,), tscal=4, threshold_dbm=-110.0,
+              share=0.2)
+    cands = candidate_set(**kw)
+    # slots 1001, 1003, 1004 (1002 is the station's own), x = 0..2, less the four excluded above
+    expected = {(y, x) for y in (1001, 1003, 1004) for x in range(3)} - {(1001, 1), (1001, 2), (1003, 0), (1003, 1)}
+    assert {(int(y) + cands.base, int(x)) for y, x in zip(*np.nonzero(cands.mask))} == expected
+    assert cands.total == 9 and cands.threshold_dbm == -110.0
+    assert all(cands.contains(*r) for r in expected) and not cands.contains(1002, 0) and not cands.contains(1005, 0)
+    picks = {(sel.y, sel.x) for sel in (select_resource(**kw, rng=np.random.default_rng(s)) for s in range(100))}
+    assert picks == expected
+    # a replacement avoids the other copy's slot and stays within the gap of it
+    for s in range(50):
+        y, x = pick_replacement(cands, np.random.default_rng(s), avoid=1001, near=1001, gap=2)
+        assert (y, x) in expected and y == 1003
+    assert pick_replacement(cands, np.random.default_rng(0), avoid=1004, near=1004, gap=0) is None
+
+
 def test_lte_ranking_keeps_the_20_percent_of_lowest_s_rssi():
     # 10 slots x 1 sub-channel, nothing excluded; S-RSSI rises with the slot: S_B = the 2 lowest
     rssi = lambda ys: (ys - 1000.0)[:, None].astype(float)  # noqa: E731
@@ -428,3 +448,104 @@ def test_a_prr_only_model_gives_a_packet_its_prr_once_whatever_its_transport_blo
     assert len(frames) == 400 and len(med.pool.tb_plan(8 * 4480)) == 5
     share = np.mean([f.delivered for f in frames])
     assert share == pytest.approx(0.5, abs=4 * math.sqrt(0.25 / 400))
+
+
+# ------------------------------------------------------------------ NR re-evaluation
+
+
+def _race(kind, seed, re_evaluation):
+    """Stations A (0) and B (1), 10 m apart, one sub-channel, blind retransmissions: both select
+    in slot 0 without knowing each other; B's first copy announces its second. A sends a
+    ``kind`` packet (with "cam", a second one 100 ms later on the same reservation)."""
+    env, med = make({"num_subchannels": 1, "blind_retransmissions": 1, "dynamic_window_ms": 20.0,
+                     "selection_window_ms": 20.0, "re_evaluation": re_evaluation}, seed=seed)
+    place(med, [0.0, 10.0])
+    a, b = [], []
+    at(env, 0.0001, lambda: (a.append(med.send(0, -1, 800, kind=kind)), b.append(med.send(1, -1, 800))))
+    if kind == "cam":
+        at(env, 0.1001, lambda: a.append(med.send(0, -1, 800, kind=kind)))
+    env.run(0.3)
+    b1, b2 = sorted(t.slot for t in b[0].planned)
+    slots = [sorted(t.slot for t in f.planned) for f in a]
+    # A learns of b2 from B's SCI in b1 in time for its re-evaluation in slot min(A's) - T3,
+    # whose sensing window ends T_proc,0 earlier
+    known = b1 < slots[0][0] - med.pool.t3 - med.pool.t_proc0
+    return known and b2 in slots[0], slots, med
+
+
+@pytest.mark.parametrize("kind", ["data", "cam"])
+def test_re_evaluation_moves_a_resource_that_a_later_sci_reserves(kind):
+    hits_on = hits_off = 0
+    moved = 0
+    for seed in range(300):
+        hit, slots, med = _race(kind, seed, True)
+        hits_on += hit
+        moved += med.reevaluation_reselections
+        if kind == "cam":  # the reservation follows the moved resource: the second CAM 100 ms on
+            assert slots[1] == [s + med.pool.rri for s in slots[0]]
+            assert 0 < slots[0][1] - slots[0][0] <= med.pool.retx_gap
+        hits_off += _race(kind, seed, False)[0]
+    assert hits_on == 0 and moved > 0
+    assert hits_off > 0  # without it A transmits on B's announced retransmission
+
+
+def test_re_evaluation_is_nr_only_and_on_by_default_there():
+    assert SidelinkParams.from_mapping({}).re_evaluation is True
+    assert SidelinkParams.from_mapping(LTE).re_evaluation is False
+    assert SidelinkParams.from_mapping({"re_evaluation": False}).re_evaluation is False
+    with pytest.raises(SidelinkParameterError) as err:
+        SidelinkParams.from_mapping({**LTE, "re_evaluation": True}, key="channel.medium_params")
+    assert [k for k, _ in err.value.problems] == ["channel.medium_params.re_evaluation"]
+    assert "lte_mode4 has none" in str(err.value)
+    with pytest.raises(SidelinkParameterError, match="re_evaluation: must be true, false or null"):
+        SidelinkParams.from_mapping({"re_evaluation": "yes"})
+
+
+def test_re_evaluation_keeps_the_books_under_retries_aborts_and_mixed_traffic():
+    # 20 NR stations with CAMs, unicast packets of 1-6 TBs resent up to twice, broadcasts of which
+    # some are aborted, blind retransmissions: re-evaluation moves resources, and still no
+    # station sends two TBs in one slot, every packet ends, and the plan books agree
+    env = simpy.Environment()
+    med = SidelinkMedium(env, free_space(), np.random.default_rng(3),
+                         {"blind_retransmissions": 1, "dynamic_window_ms": 30.0, "selection_window_ms": 30.0,
+                          "num_subchannels": 2, "subchannel_size_rb": 25}, retry_limit=2)
+    n = 20
+    place(med, np.arange(n) * 15.0)
+    rng = np.random.default_rng(4)
+    frames = []
+
+    def source(node):
+        yield env.timeout(rng.random() * 0.1)
+        while True:
+            med.send(node, -1, 8 * 190, kind="cam")
+            draw = rng.random()
+            if draw < 0.4:
+                frames.append(med.send(node, (node + 1) % n, int(rng.integers(800, 30000))))
+            elif draw < 0.6:
+                f = med.send(node, -1, 8 * 4000)
+                frames.append(f)
+                if rng.random() < 0.3:
+                    at(env, env.now + rng.random() * 0.01, lambda f=f: med.abort(f))
+            yield env.timeout(0.1)
+
+    def books():  # every slot: the planned slots of each station are those of its waiting TBs
+        while True:
+            yield env.timeout(med.pool.slot_s)
+            waiting = {}
+            for slot, txs in med._plans.items():
+                for t in txs:
+                    if not t.frame.cancelled:
+                        assert t.slot == slot
+                        waiting.setdefault(med._column(t.frame.sender), set()).add(slot)
+            assert all(med._planned[c] == waiting.get(c, set()) for c in med._planned)
+
+    for node in range(n):
+        env.process(source(node))
+    env.process(books())
+    env.run(3.0)
+    m = med.metrics()
+    assert m["sl_reevaluation_reselections"] > 0
+    for node in range(n):
+        sent = list(med._own_tx[med._column(node)])
+        assert len(sent) == len(set(sent))
+    assert all(f.done.triggered or f.cancelled for f in frames if f.enqueued_at < 2.5)

@@ -24,6 +24,7 @@ def test_figure8_with_sac_and_commmix_over_the_sidelink_and_cams(tmp_path):
                        "channel.cam.enabled=true", "channel.cam.penetration=1.0")
     _check_comm(row)
     assert int(row["sl_sps_selections"]) == 14 and float(row["cam_pdr"]) > 0.9
+    assert int(row["sl_reevaluations"]) > 0  # NR: selected resources checked again before their first SCI
 
 
 def test_merge_with_sac_and_commmix_over_the_sidelink(tmp_path):

@@ -14,9 +14,10 @@ Public API::
 from .medium import LOSS_CAUSES, RX_OUTCOMES, SidelinkFrame, SidelinkMedium
 from .params import TECHNOLOGIES, SidelinkParameterError, SidelinkParams
 from .pool import ResourcePool, TbFormat
-from .sensing import RssiRing, SciRing, Selection, select_resource
+from .sensing import CandidateSet, RssiRing, SciRing, Selection, candidate_set, pick_replacement, select_resource
 
 __all__ = [
+    "CandidateSet",
     "LOSS_CAUSES",
     "RX_OUTCOMES",
     "TECHNOLOGIES",
@@ -29,5 +30,7 @@ __all__ = [
     "SidelinkParameterError",
     "SidelinkParams",
     "TbFormat",
+    "candidate_set",
+    "pick_replacement",
     "select_resource",
 ]

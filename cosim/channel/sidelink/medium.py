@@ -50,7 +50,10 @@ first TB) if nothing else overlapped the TB at the receiver, else lost.
 
 Sensing: every station decodes the SCIs of the slot (not while it transmits; SCI decoded as
 above) and records their PSSCH-RSRP; it records the received power per sub-channel (S-RSSI)
-too. Selections use only these (:mod:`cosim.channel.sidelink.sensing`).
+too. Selections use only these (:mod:`cosim.channel.sidelink.sensing`). In NR (``re_evaluation``)
+a selected resource that no SCI has announced yet is checked again T3 = T_proc,1 slots before
+its first use, and one that is no longer a candidate is replaced (TS 38.214 §8.1.4, TS 38.321
+§5.22.1.1).
 
 Metrics: CBR as TS 36.214 §5.1.30 / TS 38.215 §5.1.25 (share of the pool's sub-channels whose
 S-RSSI, noise included, is above ``cbr_threshold_dbm``, over the last 100 ms; per epoch: the
@@ -81,7 +84,7 @@ from ..framing import Framing
 from ..medium import Frame, Medium, MediumSetup, child_stream
 from .params import MAX_SDU_BYTES, SidelinkParameterError, SidelinkParams
 from .pool import ResourcePool
-from .sensing import RssiRing, SciRing, select_resource
+from .sensing import CandidateSet, RssiRing, SciRing, candidate_set, pick_replacement, select_resource
 
 __all__ = ["SidelinkMedium", "SidelinkFrame", "LOSS_CAUSES", "RX_OUTCOMES"]
 
@@ -177,6 +180,20 @@ class _Sps:
     counter: int
     retx_offset: int | None
     x2: int | None
+
+
+@dataclass(eq=False)
+class _Grant:
+    """The resources of one selection until an SCI signals them (NR re-evaluation): its TB
+    copies (one, or two with a blind retransmission), what the selection was made for, and the
+    semi-persistent reservation it set (None: a dynamic grant)."""
+
+    txs: list[_Tx]
+    L: int
+    p_tx: int
+    c_resel: int
+    t2: int
+    sps: _Sps | None = None
 
 
 class SidelinkMedium(Medium):
@@ -475,7 +492,12 @@ class SidelinkMedium(Medium):
 
     # ------------------------------------------------------------------ scheduling
 
-    def _select(self, node: int, n: int, L: int, *, p_tx: int, c_resel: int, t2: int, extra_busy=()):
+    def _sensing(self, node: int, n: int, t2: int, p_tx: int, extra_busy=(), without=()
+                 ) -> tuple[dict[str, Any], Callable[[np.ndarray], np.ndarray] | None]:
+        """What ``node`` knows for a selection in slot ``n`` with window end ``t2`` and period
+        ``p_tx``: the keyword arguments of :func:`candidate_set` but L, p_tx and c_resel, and
+        LTE's S-RSSI ranking (None in NR). ``extra_busy``: slots taken besides the planned ones;
+        ``without``: planned slots to leave out (the resources under re-evaluation)."""
         pool = self.pool
         col = self._column(node)
         own = self._own_tx[col]
@@ -501,22 +523,34 @@ class SidelinkMedium(Medium):
                     recent_own.append(z)
             unmonitored = np.array(recent_own[::-1], dtype=np.int64)
             unmonitored_all = unmonitored
-        planned = [*self._planned[col], *extra_busy]
+        planned = [z for z in self._planned[col] if z not in without] if without else [*self._planned[col]]
+        planned.extend(extra_busy)
+        kw = dict(n=n, t1=pool.t1, t2=t2, n_sub=pool.n_sub, sci=self._sci.reservations_of(col, recent, last),
+                  unmonitored=unmonitored, own_planned=planned, hyp_periods=pool.hyp_periods,
+                  tscal=100 if pool.lte else t2, threshold_dbm=self.params.rsrp_threshold_dbm,
+                  share=self.params.min_candidate_share)
         rssi = None
         if pool.lte:
             period = p_tx if 0 < p_tx < 100 else 100
             rssi = lambda ys: self._rssi.average(col, ys, period, first, last, unmonitored_all, pool.noise_sub_mw)  # noqa: E731
-        tscal = 100 if pool.lte else t2
+        return kw, rssi
+
+    def _select(self, node: int, n: int, L: int, *, p_tx: int, c_resel: int, t2: int, extra_busy=()):
+        kw, rssi = self._sensing(node, n, t2, p_tx, extra_busy)
         sel = select_resource(
-            n=n, t1=pool.t1, t2=t2, n_sub=pool.n_sub, L=L, sci=self._sci.reservations_of(col, recent, last),
-            unmonitored=unmonitored, own_planned=planned, p_tx=p_tx, c_resel=c_resel,
-            hyp_periods=pool.hyp_periods, tscal=tscal, threshold_dbm=self.params.rsrp_threshold_dbm,
-            share=self.params.min_candidate_share, rng=self._sel_rng, rssi=rssi,
-            retx_gap=pool.retx_gap if self.params.blind_retransmissions else 0,
+            **kw, L=L, p_tx=p_tx, c_resel=c_resel, rng=self._sel_rng, rssi=rssi,
+            retx_gap=self.pool.retx_gap if self.params.blind_retransmissions else 0,
         )
         if sel is not None:
             self.threshold_raises.append((sel.threshold_dbm - self.params.rsrp_threshold_dbm) / 3.0)
         return sel
+
+    def _candidates(self, g: _Grant, n: int) -> CandidateSet | None:
+        """S_A of ``g``'s selection run again in slot ``n``, its own resources not counted as taken."""
+        sender = g.txs[0].frame.sender
+        busy = self._sps_occurrences(sender, n, g.t2) if g.sps is None else ()
+        kw, _ = self._sensing(sender, n, g.t2, g.p_tx, busy, without={t.slot for t in g.txs})
+        return candidate_set(**kw, L=g.L, p_tx=g.p_tx, c_resel=g.c_resel)
 
     def _sps_occurrences(self, node: int, n: int, t2: int) -> list[int]:
         st = self._sps.get(node)
@@ -573,9 +607,13 @@ class SidelinkMedium(Medium):
         f.last_selected = 0
         f.copies_left = 1 + (st.retx_offset is not None)
         other = occ + st.retx_offset if st.retx_offset is not None else -1
-        self._plan(_Tx(f, occ, st.x, st.L, 0, st.period, other))
+        txs = [_Tx(f, occ, st.x, st.L, 0, st.period, other)]
         if st.retx_offset is not None:
-            self._plan(_Tx(f, other, st.x2, st.L, 0, st.period, occ))
+            txs.append(_Tx(f, other, st.x2, st.L, 0, st.period, occ))
+        for tx in txs:
+            self._plan(tx)
+        if reselect:
+            self._watch(_Grant(txs, L, pool.rri, c_resel, pool.t2_periodic, st), n)
 
     def _start_next(self, node: int, n: int) -> None:
         q = self._queue.get(node)
@@ -602,9 +640,12 @@ class SidelinkMedium(Medium):
         f.pending.popleft()
         f.last_selected = tb
         f.copies_left += 1 + (sel.y2 is not None)
-        self._plan(_Tx(f, sel.y, sel.x, L, tb, 0, sel.y2 if sel.y2 is not None else -1))
+        txs = [_Tx(f, sel.y, sel.x, L, tb, 0, sel.y2 if sel.y2 is not None else -1)]
         if sel.y2 is not None:
-            self._plan(_Tx(f, sel.y2, sel.x2, L, tb, 0, sel.y))
+            txs.append(_Tx(f, sel.y2, sel.x2, L, tb, 0, sel.y))
+        for tx in txs:
+            self._plan(tx)
+        self._watch(_Grant(txs, L, 0, 1, pool.t2_dynamic), n)
 
     def _drop(self, f: SidelinkFrame, n: int) -> None:
         """No resource at all in the window (every slot taken by the station): the packet is lost."""
@@ -619,6 +660,9 @@ class SidelinkMedium(Medium):
     def _plan(self, tx: _Tx) -> None:
         tx.frame.planned.append(tx)
         self._planned[self._column(tx.frame.sender)].add(tx.slot)
+        self._enqueue(tx)
+
+    def _enqueue(self, tx: _Tx) -> None:
         lst = self._plans.get(tx.slot)
         if lst is None:
             self._plans[tx.slot] = [tx]
@@ -627,6 +671,66 @@ class SidelinkMedium(Medium):
                 self._schedule_wake(tx.slot)
         else:
             lst.append(tx)
+
+    # ------------------------------------------------------------------ NR re-evaluation
+
+    def _watch(self, g: _Grant, n: int) -> None:
+        """Re-evaluate the resources of ``g``, selected in slot ``n`` and not yet signalled, in
+        slot m - T3 before the first of them, m (TS 38.214 §8.1.4: T3 = T_proc,1); nothing if
+        that slot is not after ``n`` or re-evaluation is off."""
+        if not self.params.re_evaluation:
+            return
+        check = min(t.slot for t in g.txs) - self.pool.t3
+        if check <= n:
+            return
+        ev = self.env.timeout(max(0.0, check * self.pool.slot_s - self.env.now))
+        ev.callbacks.append(lambda _ev: self._reevaluate(g, check))
+
+    def _reevaluate(self, g: _Grant, n: int) -> None:
+        """Steps 1-7 again in slot ``n``; each resource of ``g`` no longer in S_A goes to a new
+        one drawn uniformly from S_A (TS 38.321 §5.22.1.1), the blind retransmission within the
+        gap of the other copy and in another slot; kept if S_A offers none."""
+        f = g.txs[0].frame
+        if f.cancelled or f.finished or (g.sps is not None and (self._sps.get(f.sender) is not g.sps
+                                                                or g.sps.next_slot != min(t.slot for t in g.txs) + g.sps.period)):
+            return  # gone, or the reservation moved on (a later packet already used it)
+        self.reevaluations += 1
+        cands = self._candidates(g, n)
+        if cands is None:  # no candidate at all: the resources stay
+            return
+        pending = [t for t in g.txs if not cands.contains(t.slot, t.x)]
+        moved = False
+        while pending:
+            t = pending.pop(0)
+            # the other copy, unless it waits for its own replacement: the new one goes near it
+            other = next((o.slot for o in g.txs if o is not t and o not in pending), None)
+            new = pick_replacement(cands, self._sel_rng, avoid=other, near=other, gap=self.pool.retx_gap)
+            if new is not None:
+                self._move(t, *new)
+                self.reevaluation_reselections += 1
+                moved = True
+        if not moved:
+            return
+        g.txs.sort(key=lambda t: t.slot)
+        if len(g.txs) == 2:
+            a, b = g.txs
+            a.retx, b.retx = b.slot, a.slot
+        if g.sps is not None:
+            first = g.txs[0]
+            g.sps.x, g.sps.next_slot = first.x, first.slot + g.sps.period
+            if len(g.txs) == 2:
+                g.sps.retx_offset, g.sps.x2 = g.txs[1].slot - first.slot, g.txs[1].x
+        self._watch(g, n)
+
+    def _move(self, tx: _Tx, slot: int, x: int) -> None:
+        """``tx`` goes to ``slot``, sub-channel ``x`` (its old slot's list stays, maybe empty,
+        with its entry in the heap)."""
+        planned = self._planned[self._column(tx.frame.sender)]
+        planned.discard(tx.slot)
+        self._plans[tx.slot].remove(tx)
+        tx.slot, tx.x = slot, x
+        planned.add(slot)
+        self._enqueue(tx)
 
     def _schedule_wake(self, slot: int) -> None:
         self._wake_version += 1
@@ -1018,6 +1122,8 @@ class SidelinkMedium(Medium):
         self.sps_reselections = 0
         self.sps_kept = 0
         self.dynamic_selections = 0
+        self.reevaluations = 0
+        self.reevaluation_reselections = 0
         self.threshold_raises: list[float] = []
         self._delays: list[float] = []
         self._cam_delays: list[float] = []
@@ -1102,6 +1208,8 @@ class SidelinkMedium(Medium):
         out["sl_sps_reselections"] = int(self.sps_reselections)
         out["sl_sps_kept"] = int(self.sps_kept)
         out["sl_dynamic_selections"] = int(self.dynamic_selections)
+        out["sl_reevaluations"] = int(self.reevaluations)
+        out["sl_reevaluation_reselections"] = int(self.reevaluation_reselections)
         out["sl_rsrp_threshold_raises_mean"] = float(np.mean(self.threshold_raises)) if self.threshold_raises else math.nan
         out["sl_broadcast_pdr"] = float(self.broadcast_rx["delivered"] / rx_total) if rx_total else math.nan
         for c in RX_OUTCOMES:

@@ -24,8 +24,8 @@ MAX_SDU_BYTES = {"lte_mode4": 8188, "nr_mode2": 9000}
 """Largest packet (PDCP SDU) per technology: TS 36.323 §4.3.1 (8188 octets), TS 38.323 §4.3.1
 (9000 bytes). Below it a packet goes to the sidelink whole and RLC cuts it into transport blocks."""
 
-# TS 38.214 Table 8.1.4-2: T_proc,1 in slots per sub-carrier spacing (upper bound of T1)
-_NR_T_PROC_1 = {15: 3, 30: 5, 60: 9}
+# TS 38.214 Table 8.1.4-2: T_proc,1 in slots per sub-carrier spacing (upper bound of T1; T3 of re-evaluation)
+NR_T_PROC_1 = {15: 3, 30: 5, 60: 9}
 
 
 class SidelinkParameterError(ValueError):
@@ -72,6 +72,7 @@ class SidelinkParams:
     dynamic_window_ms: float = 5.0
     sensing_window_ms: int | None = None  # LTE 1000; NR 1100
     blind_retransmissions: int = 0
+    re_evaluation: bool | None = None  # NR true; LTE has none
     max_subchannels_per_tb: int | None = None
     cbr_threshold_dbm: float = -94.0
     reception: str = "bler"
@@ -204,7 +205,7 @@ class SidelinkParams:
         else:
             out["reselection_counter"] = (int(counter[0]), int(counter[1]))
         number("p_keep", 0.0, 0.8)  # probResourceKeep / sl-ProbResourceKeep: 0 .. 0.8
-        t1_max = 4 if tech == "lte_mode4" else _NR_T_PROC_1[scs]
+        t1_max = 4 if tech == "lte_mode4" else NR_T_PROC_1[scs]
         integer("t1_slots", lo=0, hi=t1_max)
         if tech == "lte_mode4":  # TS 36.213 §14.1.1.6: 20 <= T2 <= 100
             number("selection_window_ms", 20.0, 100.0, none=True)
@@ -225,6 +226,18 @@ class SidelinkParams:
             if out.get("sensing_window_ms") is None:
                 out["sensing_window_ms"] = 1100
         integer("blind_retransmissions", allowed=(0, 1))
+        # NR Release 16: a selected resource not yet signalled is checked again T_proc,1 before
+        # it is used (TS 38.214 §8.1.4, TS 38.321 §5.22.1.1); LTE mode 4 has no such step
+        re_eval = get("re_evaluation")
+        if re_eval is None:
+            out["re_evaluation"] = tech == "nr_mode2"
+        elif not isinstance(re_eval, bool):
+            bad("re_evaluation", "must be true, false or null (the technology's default)", re_eval)
+        elif re_eval and tech == "lte_mode4":
+            bad("re_evaluation", "is NR Release 16 (TS 38.214 §8.1.4); lte_mode4 has none, so it must be false or null",
+                re_eval)
+        else:
+            out["re_evaluation"] = re_eval
         integer("max_subchannels_per_tb", lo=1, hi=max(1, n_rb // max(1, size)), none=True)
         number("cbr_threshold_dbm", -150.0, 0.0)
         choice("reception", ("bler", "threshold", "table"))

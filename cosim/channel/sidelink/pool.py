@@ -23,7 +23,7 @@ import numpy as np
 
 from radio_models import sidelink_phy as phy
 
-from .params import SidelinkParams
+from .params import NR_T_PROC_1, SidelinkParams
 
 __all__ = ["ResourcePool", "TbFormat"]
 
@@ -84,6 +84,8 @@ class ResourcePool:
         self.t2_dynamic = max(self.t1, int(round(p.dynamic_window_ms * self.slots_per_ms)))
         self.t0 = int(p.sensing_window_ms) * self.slots_per_ms
         self.t_proc0 = 0 if self.lte else _NR_T_PROC_0[self.scs_khz]
+        # re-evaluation (NR): T3 = T_proc,1 slots before a selected resource is first used
+        self.t3 = 0 if self.lte else NR_T_PROC_1[self.scs_khz]
         self.rri = int(p.reservation_interval_ms) * self.slots_per_ms
         self.hyp_periods = tuple(int(x) * self.slots_per_ms for x in p.reservation_periods_ms)
         self.lookback = max(self.hyp_periods + (self.rri, 32)) + 1  # slots of sensing that matter

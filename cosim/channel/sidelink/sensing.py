@@ -20,7 +20,9 @@ MAC's random choice (TS 36.321 §5.14.1.1 / TS 38.321 §5.22.1.1):
 8. (LTE) keep the X M_total candidates of lowest E, the linear average of the S-RSSI of their
    sub-channels in the monitored slots y - 100 j of the sensing window (ties broken at random);
 then the MAC picks one uniformly. A blind retransmission takes a second resource from the same
-set, in another slot within the retransmission gap.
+set, in another slot within the retransmission gap. :func:`candidate_set` is steps 1-7 alone:
+NR's re-evaluation (TS 38.214 §8.1.4) runs them again before a selected resource is first
+announced, and :func:`pick_replacement` is the MAC's new draw for a resource they exclude.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SciRing", "RssiRing", "Selection", "select_resource"]
+__all__ = ["SciRing", "RssiRing", "Selection", "CandidateSet", "candidate_set", "select_resource",
+           "pick_replacement"]
 
 class SciRing:
     """The SCIs every station decoded in the last ``window`` slots, and their PSSCH-RSRP.
@@ -298,6 +301,79 @@ def _reserved_rsrp(sci: tuple[np.ndarray, ...], n: int, base: int, ny: int, nx: 
     return maxr
 
 
+@dataclass(frozen=True)
+class CandidateSet:
+    """The candidate resources of a selection after steps 1-7 (S_A): ``mask[y - base, x]`` for
+    slot y and first sub-channel x; ``threshold_dbm``: the RSRP threshold step 7 arrived at;
+    ``total``: M_total (candidates of step 1)."""
+
+    base: int
+    mask: np.ndarray
+    threshold_dbm: float
+    total: int
+
+    def contains(self, slot: int, x: int) -> bool:
+        """Whether the resource in ``slot`` starting at sub-channel ``x`` is a candidate."""
+        y = slot - self.base
+        return 0 <= y < self.mask.shape[0] and 0 <= x < self.mask.shape[1] and bool(self.mask[y, x])
+
+
+def candidate_set(
+    *,
+    n: int,
+    t1: int,
+    t2: int,
+    n_sub: int,
+    L: int,
+    sci: tuple[np.ndarray, ...],
+    unmonitored: np.ndarray,
+    own_planned: np.ndarray | Iterable[int],
+    p_tx: int,
+    c_resel: int,
+    hyp_periods: tuple[int, ...],
+    tscal: int,
+    threshold_dbm: float,
+    share: float,
+) -> CandidateSet | None:
+    """Steps 1-7 of a selection (module docstring): S_A; None if the window holds no candidate.
+    NR's re-evaluation (TS 38.214 §8.1.4) runs the same steps again before a selected resource
+    is first signalled. Arguments as :func:`select_resource`."""
+    ny = t2 - t1 + 1
+    nx = n_sub - L + 1
+    if ny <= 0 or nx <= 0:
+        return None
+    base = n + t1
+    # step 1: the slots of the window where the station already transmits hold no candidate
+    planned = own_planned.tolist() if isinstance(own_planned, np.ndarray) else own_planned
+    taken = sorted({z - base for z in planned if base <= z < base + ny})
+    total = (ny - len(taken)) * nx
+    if total == 0:
+        return None
+    avail0 = np.ones((ny, nx), dtype=bool)
+    if taken:
+        avail0[taken] = False
+    need = share * total
+    jmax = (t2 // p_tx + 1) if p_tx > 0 else 1
+    jmax = max(1, min(jmax, c_resel if p_tx > 0 else 1))
+    shifts = p_tx * np.arange(jmax) if p_tx > 0 else _NO_SHIFT
+    avail = _exclude_unmonitored(avail0, need, n, base, ny, unmonitored, shifts, hyp_periods, tscal)
+    maxr = _reserved_rsrp(sci, n, base, ny, nx, L, shifts, tscal)
+
+    # step 7: raise the threshold by 3 dB until X M_total candidates remain
+    th = float(threshold_dbm)
+    if maxr is None:  # nothing reserved in the window: every available candidate passes at once
+        s_a = avail
+    else:
+        finite = maxr[np.isfinite(maxr) & avail]
+        top = float(finite.max()) if finite.shape[0] else -np.inf
+        while True:
+            s_a = avail & (maxr <= th)
+            if np.count_nonzero(s_a) >= need or th >= top:
+                break
+            th += 3.0
+    return CandidateSet(base, s_a, th, total)
+
+
 def select_resource(
     *,
     n: int,
@@ -337,50 +413,21 @@ def select_resource(
         rssi: LTE step 8: ys -> (len(ys), n_sub) average S-RSSI in mW; None for NR.
         retx_gap: > 0: also pick a blind retransmission within this many slots.
     """
-    ny = t2 - t1 + 1
-    nx = n_sub - L + 1
-    if ny <= 0 or nx <= 0:
+    cands = candidate_set(n=n, t1=t1, t2=t2, n_sub=n_sub, L=L, sci=sci, unmonitored=unmonitored,
+                          own_planned=own_planned, p_tx=p_tx, c_resel=c_resel, hyp_periods=hyp_periods,
+                          tscal=tscal, threshold_dbm=threshold_dbm, share=share)
+    if cands is None:
         return None
-    base = n + t1
-    # step 1: the slots of the window where the station already transmits hold no candidate
-    planned = own_planned.tolist() if isinstance(own_planned, np.ndarray) else own_planned
-    taken = sorted({z - base for z in planned if base <= z < base + ny})
-    total = (ny - len(taken)) * nx
-    if total == 0:
+    ys, xs = np.nonzero(cands.mask)
+    if not ys.shape[0]:
         return None
-    avail0 = np.ones((ny, nx), dtype=bool)
-    if taken:
-        avail0[taken] = False
-    need = share * total
-    jmax = (t2 // p_tx + 1) if p_tx > 0 else 1
-    jmax = max(1, min(jmax, c_resel if p_tx > 0 else 1))
-    shifts = p_tx * np.arange(jmax) if p_tx > 0 else _NO_SHIFT
-    avail = _exclude_unmonitored(avail0, need, n, base, ny, unmonitored, shifts, hyp_periods, tscal)
-    maxr = _reserved_rsrp(sci, n, base, ny, nx, L, shifts, tscal)
-
-    # step 7: raise the threshold by 3 dB until X M_total candidates remain
-    th = float(threshold_dbm)
-    if maxr is None:  # nothing reserved in the window: every available candidate passes at once
-        s_a = avail
-        count = int(np.count_nonzero(s_a))
-    else:
-        finite = maxr[np.isfinite(maxr) & avail]
-        top = float(finite.max()) if finite.shape[0] else -np.inf
-        while True:
-            s_a = avail & (maxr <= th)
-            count = int(np.count_nonzero(s_a))
-            if count >= need or th >= top:
-                break
-            th += 3.0
-    if count == 0:
-        return None
-
-    ys, xs = np.nonzero(s_a)
+    base = cands.base
     if rssi is not None:  # LTE step 8: the X M_total candidates of lowest S-RSSI
+        ny, nx = cands.mask.shape
         e_sub = rssi(base + np.arange(ny))  # (ny, n_sub)
         csum = np.concatenate([np.zeros((ny, 1)), np.cumsum(e_sub, axis=1)], axis=1)
         e = (csum[:, L:L + nx] - csum[:, :nx]) / L  # (ny, nx) average over the L sub-channels
-        keep = int(math.ceil(need - 1e-9))
+        keep = int(math.ceil(share * cands.total - 1e-9))
         order = np.lexsort((rng.random(ys.shape[0]), e[ys, xs]))
         order = order[:max(1, min(keep, order.shape[0]))]
         ys, xs = ys[order], xs[order]
@@ -396,4 +443,23 @@ def select_resource(
             if y2 < y:
                 y, x, y2, x2 = y2, x2, y, x
             y2 += base
-    return Selection(y + base, x, y2, x2, th, int(ys.shape[0]), total)
+    return Selection(y + base, x, y2, x2, cands.threshold_dbm, int(ys.shape[0]), cands.total)
+
+
+def pick_replacement(cands: CandidateSet, rng: np.random.Generator, *, avoid: int | None = None,
+                     near: int | None = None, gap: int = 0) -> tuple[int, int] | None:
+    """The MAC's new resource for one that re-evaluation found outside S_A (TS 38.321
+    §5.22.1.1): uniform over ``cands``, not in slot ``avoid`` and, with ``near``, within ``gap``
+    slots of it (the other copy of a blind retransmission); (slot, x) or None if none is left."""
+    ys, xs = np.nonzero(cands.mask)
+    slots = ys + cands.base
+    ok = np.ones(ys.shape[0], dtype=bool)
+    if avoid is not None:
+        ok &= slots != avoid
+    if near is not None:
+        ok &= np.abs(slots - near) <= gap
+    idx = np.nonzero(ok)[0]
+    if not idx.shape[0]:
+        return None
+    k = int(idx[int(rng.integers(0, idx.shape[0]))])
+    return int(slots[k]), int(xs[k])
