@@ -7,7 +7,7 @@
      redrawn every 100 ms) at 0.1, 0.2 and 0.3 veh/m on 3 km;
    - ``aperiodic``: 9 vehicles 10 m apart (a Figure 8 cluster), each sending 4480-byte unicast
      packets back to back to the next one (NR-V2X defaults: 20 MHz at 30 kHz, MCS 11, dynamic
-     selection TB after TB).
+     selection TB after TB, re-evaluation), and the same without re-evaluation.
 2. ``scaling``: the radio medium's cost of one 60 s highway epoch against the number of
    vehicles (50, 100, 200, 500 on the 3 km ring of scenarios/highway.yaml: two carriageways of
    3 lanes, vehicles moving at 19.4 m/s, geometry updated every 0.1 s, TR 37.885 highway path
@@ -30,8 +30,12 @@
    transfer processes) and inside the medium's own callbacks (slot ends, arrivals), outermost
    calls only, over the epoch's time, CPU and wall, as benchmarks/channel.py part 3 does for
    independent and csma. The first epoch (no policy update yet) is left out of the summary.
+5. ``reevaluation``: what NR re-evaluation changes where it can act: 60 vehicles 20 m apart
+   sending CAMs by SPS and 4000-byte broadcasts by dynamic selection with blind retransmissions
+   (whose SCIs announce the second copy), broadcast PDR with ``re_evaluation`` false and true,
+   for ``dynamic_window_ms`` 20 and 50.
 
-Usage: python benchmarks/sidelink.py [--parts 1234] [--epochs N (part 4)] [--quick] [--seconds S] [--sizes 50,100,200,500]
+Usage: python benchmarks/sidelink.py [--parts 12345] [--epochs N (part 4)] [--quick] [--seconds S] [--sizes 50,100,200,500]
        [--plot FILE.png (part 2's curves)]
 """
 
@@ -97,10 +101,10 @@ def periodic(beta: float, seconds: float, emission: bool = False) -> dict[str, f
     return {"vehicles": n, "tbs": med.tbs_sent - tbs0, "cpu_s": cpu, "tb_per_cpu_s": (med.tbs_sent - tbs0) / cpu}
 
 
-def aperiodic(seconds: float, emission: bool = False) -> dict[str, float]:
+def aperiodic(seconds: float, emission: bool = False, re_evaluation: bool = True) -> dict[str, float]:
     env = simpy.Environment()
     med = SidelinkMedium(env, radio_models.create("free_space", {}), np.random.default_rng(0),
-                         {"in_band_emission": emission})
+                         {"in_band_emission": emission, "re_evaluation": re_evaluation})
     n = 9
     med.update(np.arange(n), np.stack([np.arange(n) * 10.0, np.zeros(n)], axis=1))
 
@@ -116,7 +120,38 @@ def aperiodic(seconds: float, emission: bool = False) -> dict[str, float]:
     cpu = time.process_time() - c0
     m = med.metrics()
     return {"vehicles": n, "tbs": med.tbs_sent, "cpu_s": cpu, "tb_per_cpu_s": med.tbs_sent / cpu,
-            "packets": m["mac_frames_sent"], "lost": m["mac_frames_lost"]}
+            "packets": m["mac_frames_sent"], "lost": m["mac_frames_lost"], "reevaluations": m["sl_reevaluations"],
+            "moved": m["sl_reevaluation_reselections"]}
+
+
+def reevaluation_effect(re_evaluation: bool, window_ms: float, seed: int, seconds: float) -> dict[str, float]:
+    """Part 5: 60 NR vehicles 20 m apart on a line (free space, 2 sub-channels of 25 RBs, blind
+    retransmissions), each sending a 190-byte CAM at 10 Hz by SPS and, with probability 1/2
+    after each, a 4000-byte broadcast by dynamic selection within ``window_ms``."""
+    env = simpy.Environment()
+    med = SidelinkMedium(env, radio_models.create("free_space", {}), np.random.default_rng(seed),
+                         {"re_evaluation": re_evaluation, "blind_retransmissions": 1, "dynamic_window_ms": window_ms,
+                          "num_subchannels": 2, "subchannel_size_rb": 25})
+    n = 60
+    med.update(np.arange(n), np.stack([np.arange(n) * 20.0, np.zeros(n)], axis=1))
+    draws = np.random.default_rng(seed + 1)
+
+    def source(node):
+        yield env.timeout(draws.random() * 0.1)
+        while True:
+            med.send(node, -1, 8 * 190, kind="cam")
+            if draws.random() < 0.5:
+                med.send(node, -1, 8 * 4000)
+            yield env.timeout(0.1)
+
+    for node in range(n):
+        env.process(source(node))
+    env.run(1.0)
+    med.reset_stats()
+    env.run(1.0 + seconds)
+    m = med.metrics()
+    return {"pdr": m["sl_broadcast_pdr"], "moved": m["sl_reevaluation_reselections"],
+            "checks": m["sl_reevaluations"]}
 
 
 def ring_positions(n: int, t: float) -> np.ndarray:
@@ -262,7 +297,7 @@ def figure8_share(epochs: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--parts", default="1234")
+    ap.add_argument("--parts", default="12345")
     ap.add_argument("--quick", action="store_true", help="shorter runs (2 s of simulated time)")
     ap.add_argument("--seconds", type=float, default=None, help="simulated seconds per measurement")
     ap.add_argument("--sizes", default="50,100,200,500")
@@ -280,9 +315,12 @@ def main() -> None:
                 r = periodic(beta, seconds, emission)
                 print(f"   periodic  beta {beta:.1f} ({r['vehicles']} vehicles): {r['tbs']} TBs in {r['cpu_s']:.1f} s CPU: "
                       f"{r['tb_per_cpu_s']:,.0f} TB/s")
-            r = aperiodic(seconds, emission)
-            print(f"   aperiodic 9 vehicles, 4480-byte unicast: {r['tbs']} TBs in {r['cpu_s']:.1f} s CPU: "
-                  f"{r['tb_per_cpu_s']:,.0f} TB/s ({r['packets']} packets, {r['lost']} lost)")
+            for re_evaluation in (True, False) if not emission else (True,):
+                r = aperiodic(seconds, emission, re_evaluation)
+                what = (f"{r['reevaluations']} re-evaluations moved {r['moved']} resources" if re_evaluation
+                        else "re_evaluation: false")
+                print(f"   aperiodic 9 vehicles, 4480-byte unicast: {r['tbs']} TBs in {r['cpu_s']:.1f} s CPU: "
+                      f"{r['tb_per_cpu_s']:,.0f} TB/s ({r['packets']} packets, {r['lost']} lost; {what})")
     if "2" in a.parts:
         sizes = [int(s) for s in a.sizes.split(",")]
         media = ["independent", "csma", "sidelink-lte", "sidelink-nr"]
@@ -325,6 +363,18 @@ def main() -> None:
                       flush=True)
     if "4" in a.parts:
         figure8_share(a.epochs)
+    if "5" in a.parts:
+        seeds = range(2 if a.quick else 3)
+        print(f"5. NR re-evaluation: broadcast PDR of 60 vehicles with blind retransmissions, seeds {list(seeds)} "
+              f"({seconds:g} s simulated each)")
+        for window in (20.0, 50.0):
+            runs = {on: [reevaluation_effect(on, window, s, seconds) for s in seeds] for on in (False, True)}
+            off_pdr = [r["pdr"] for r in runs[False]]
+            on_pdr = [r["pdr"] for r in runs[True]]
+            print(f"   dynamic_window_ms {window:g}: PDR {np.mean(off_pdr):.4f} without, {np.mean(on_pdr):.4f} with "
+                  f"(per seed {', '.join(f'{x:.4f}' for x in off_pdr)} / {', '.join(f'{x:.4f}' for x in on_pdr)}); "
+                  f"{sum(r['checks'] for r in runs[True])} re-evaluations moved "
+                  f"{sum(r['moved'] for r in runs[True])} resources", flush=True)
 
 
 if __name__ == "__main__":
