@@ -27,9 +27,9 @@
 4. ``figure8``: the channel's share of a default Figure 8 epoch (scenarios/figure8.yaml, SAC and
    CommMix at the defaults, 1500 steps) over the sidelink at its defaults: the time inside the
    channel (``Channel.update``, ``pull``, ``close``, ``metrics``, ``reset``, every step of its
-   transfer processes) and inside the medium's own callbacks (slot ends, arrivals), outermost
-   calls only, over the epoch's time, CPU and wall, as benchmarks/channel.py part 3 does for
-   independent and csma. The first epoch (no policy update yet) is left out of the summary.
+   transfer processes) and inside the medium's own callbacks (slot ends, arrivals, NR
+   re-evaluations), outermost calls only, over the epoch's time, CPU and wall, as
+   benchmarks/channel.py part 3 does for independent and csma. The first epoch (no policy update yet) is left out of the summary.
 5. ``reevaluation``: what NR re-evaluation changes where it can act: 60 vehicles 20 m apart
    sending CAMs by SPS and 4000-byte broadcasts by dynamic selection with blind retransmissions
    (whose SCIs announce the second copy), broadcast PDR with ``re_evaluation`` false and true,
@@ -256,8 +256,8 @@ def figure8_share(epochs: int) -> None:
     clock = Clock()
     saved = {}
     for cls, names in ((Channel, ("update", "pull", "close", "metrics", "reset")),
-                       (SidelinkMedium, ("_on_wake", "_process_arrivals", "update", "send", "abort", "metrics",
-                                         "reset_stats"))):
+                       (SidelinkMedium, ("_on_wake", "_process_arrivals", "_reevaluate", "update", "send", "abort",
+                                         "metrics", "reset_stats"))):
         for name in names:
             saved[(cls, name)] = getattr(cls, name)
             setattr(cls, name, clock.function(getattr(cls, name)))
