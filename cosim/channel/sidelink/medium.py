@@ -185,8 +185,8 @@ class _Sps:
 @dataclass(eq=False)
 class _Grant:
     """The resources of one selection until an SCI signals them (NR re-evaluation): its TB
-    copies (one, or two with a blind retransmission), what the selection was made for, and the
-    semi-persistent reservation it set (None: a dynamic grant)."""
+    copies in the order of their slots (one, or two with a blind retransmission), what the
+    selection was made for, and the semi-persistent reservation it set (None: a dynamic grant)."""
 
     txs: list[_Tx]
     L: int
@@ -680,7 +680,7 @@ class SidelinkMedium(Medium):
         that slot is not after ``n`` or re-evaluation is off."""
         if not self.params.re_evaluation:
             return
-        check = min(t.slot for t in g.txs) - self.pool.t3
+        check = g.txs[0].slot - self.pool.t3
         if check <= n:
             return
         ev = self.env.timeout(max(0.0, check * self.pool.slot_s - self.env.now))
@@ -691,8 +691,9 @@ class SidelinkMedium(Medium):
         one drawn uniformly from S_A (TS 38.321 §5.22.1.1), the blind retransmission within the
         gap of the other copy and in another slot; kept if S_A offers none."""
         f = g.txs[0].frame
-        if f.cancelled or f.finished or (g.sps is not None and (self._sps.get(f.sender) is not g.sps
-                                                                or g.sps.next_slot != min(t.slot for t in g.txs) + g.sps.period)):
+        moved_on = g.sps is not None and (self._sps.get(f.sender) is not g.sps
+                                          or g.sps.next_slot != g.txs[0].slot + g.sps.period)
+        if f.cancelled or f.finished or moved_on:
             return  # gone, or the reservation moved on (a later packet already used it)
         self.reevaluations += 1
         cands = self._candidates(g, n)
